@@ -1,11 +1,19 @@
-"""Project-wide test settings: no real network, tasks run in-process, fast backoff."""
+"""Project-wide fixtures (the environment itself is set by easycrm/pytest_env.py)."""
 
 from __future__ import annotations
 
-import os
+import pytest
 
-# Never let a test talk to the real DeepSeek API, whatever the developer's shell exports.
-os.environ.pop("DEEPSEEK_API_KEY", None)
-os.environ.setdefault("DEBUG", "1")
-os.environ.setdefault("Q_SYNC", "1")
-os.environ.setdefault("DEEPSEEK_BACKOFF_SECONDS", "0.01")
+
+@pytest.fixture
+def fake_deepseek(settings):
+    """A FakeDeepSeek on a random local port, with the DeepSeek settings pointed at it."""
+    from processing.tests.fake_deepseek import FakeDeepSeek
+
+    with FakeDeepSeek(api_key="test-key") as fake:
+        settings.DEEPSEEK_API_KEY = "test-key"
+        settings.DEEPSEEK_BASE_URL = fake.base_url
+        settings.DEEPSEEK_READ_TIMEOUT = 1.0
+        settings.DEEPSEEK_CONNECT_TIMEOUT = 1.0
+        settings.DEEPSEEK_BACKOFF_SECONDS = 0.01
+        yield fake

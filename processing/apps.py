@@ -2,5 +2,5 @@ from django.apps import AppConfig
 
 
 class ProcessingConfig(AppConfig):
-    default_auto_field = 'django.db.models.BigAutoField'
-    name = 'processing'
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "processing"

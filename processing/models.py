@@ -64,6 +64,13 @@ class ImportJob(models.Model):
         return f"{self.original_filename} ({self.get_status_display()})"
 
     @property
+    def stage_display(self) -> str:
+        if self.status == self.Status.PROCESSING and self.total_batches:
+            current = min(self.finished_batches + 1, self.total_batches)
+            return f"Standardizing batch {current:,} of {self.total_batches:,}…"
+        return self.stage or self.get_status_display()
+
+    @property
     def is_terminal(self) -> bool:
         return self.status in self.TERMINAL
 
@@ -127,7 +134,10 @@ class ImportBatch(models.Model):
     timestamp = models.DateTimeField(default=timezone.now)
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    # Processing attempts (claims); a batch whose worker died MAX_BATCH_ATTEMPTS times is failed.
     attempts = models.PositiveIntegerField(default=0)
+    claim_token = models.UUIDField(null=True, blank=True, editable=False)
+    llm_calls = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     # One entry per row: {"row", "worksheet", "outcome": created|updated|skipped|failed, "reason", "lead_id"}.
     results = models.JSONField(default=list, blank=True)

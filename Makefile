@@ -1,0 +1,53 @@
+# Quick start: `make run` (app + workers on http://127.0.0.1:8000) and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PG_URL ?= postgres://postgres@127.0.0.1:5432/easycrm
+export PYTHONUNBUFFERED := 1
+
+.PHONY: run test test-sqlite test-postgres postgres bench lint setup migrate
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+setup: $(VENV)/.installed
+
+var/secret_key:
+	mkdir -p var
+	$(PY) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
+
+migrate: setup var/secret_key
+	SECRET_KEY=$$(cat var/secret_key) $(PY) manage.py migrate --noinput
+	SECRET_KEY=$$(cat var/secret_key) $(PY) manage.py ensure_admin
+	SECRET_KEY=$$(cat var/secret_key) $(PY) manage.py collectstatic --noinput --verbosity 0
+
+# Web server and both task clusters in one process group: Ctrl-C stops all of them.
+run: migrate
+	@echo "Easy CRM on http://127.0.0.1:8000  (Ctrl-C stops the server and the workers)"
+	@export SECRET_KEY=$$(cat var/secret_key); trap 'kill 0' INT TERM EXIT; \
+	$(PY) manage.py qcluster & \
+	Q_CLUSTER_NAME=deepseek $(PY) manage.py qcluster & \
+	$(VENV)/bin/gunicorn easycrm.wsgi --bind 127.0.0.1:8000 --workers 2 --threads 4 --access-logfile - & \
+	wait
+
+# The whole suite on SQLite, then again on PostgreSQL (started here if it is not running).
+test: setup test-sqlite test-postgres
+
+test-sqlite: setup
+	$(PY) -m pytest -q -m "not postgres"
+
+test-postgres: setup postgres
+	DATABASE_URL=$(PG_URL) $(PY) -m pytest -q
+
+postgres:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
+	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; echo "PostgreSQL did not start" >&2; exit 1
+
+bench: setup
+	$(PY) bench/run.py
+
+lint: setup
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .

@@ -1,0 +1,150 @@
+"""Writing and exporting leads: the upsert every import path uses and the one CSV writer."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+
+from .models import LEAD_FIELDS, Lead
+
+if TYPE_CHECKING:
+    from processing.models import ImportJob
+
+EXPORT_HEADER = (
+    "lead_id",
+    "first_name",
+    "last_name",
+    "title",
+    "company",
+    "email",
+    "phone",
+    "remarks",
+    "source_file",
+    "worksheet",
+    "source_row",
+    "created_at",
+    "updated_at",
+)
+# OWASP CSV injection: a cell starting with one of these is read as a formula by spreadsheets.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def normalize_email(value: str) -> str:
+    return value.strip().lower()
+
+
+@dataclass(frozen=True)
+class RowOutcome:
+    outcome: str  # created | updated | skipped | failed
+    reason: str = ""
+    lead_id: int | None = None
+
+
+def lead_upsert(*, fields: dict[str, str], raw: dict, job: ImportJob | None, source_file: str) -> RowOutcome:
+    """Create a lead, or update the one with the same email (the later row wins).
+
+    A value that is empty in the new row does not erase what the lead already has. Rows without an
+    email always create. Runs in a savepoint so a concurrent insert of the same email (caught by the
+    unique constraint) is retried as an update instead of failing the batch.
+    """
+    email = normalize_email(fields.get("email", ""))
+    provenance = {
+        "source_file": source_file,
+        "worksheet": str(raw.get("_worksheet", ""))[:255],
+        "source_row": raw.get("_row"),
+        "source_sequence": raw.get("_seq"),
+        "raw": {k: v for k, v in raw.items() if not k.startswith("_")},
+        "import_job": job,
+    }
+    values = {name: fields.get(name, "") for name in LEAD_FIELDS}
+    values["email"] = email
+    if not email:
+        lead = Lead.objects.create(**values, **provenance)
+        return RowOutcome("created", lead_id=lead.pk)
+    for _ in range(3):
+        existing = Lead.objects.select_for_update().filter(email=email).first()
+        if existing is not None:
+            return _lead_merge(existing, values, provenance, job)
+        try:
+            with transaction.atomic():
+                lead = Lead.objects.create(**values, **provenance)
+            return RowOutcome("created", lead_id=lead.pk)
+        except IntegrityError:
+            continue  # another batch created this email a moment ago: update it instead
+    raise IntegrityError(f"could not upsert lead after repeated conflicts (job {job and job.pk})")
+
+
+def _lead_merge(lead: Lead, values: dict, provenance: dict, job: ImportJob | None) -> RowOutcome:
+    sequence = provenance["source_sequence"]
+    same_import = job is not None and lead.import_job_id == job.pk
+    if same_import and sequence is not None and (lead.source_sequence or 0) > sequence:
+        # A later row of this same file was stored first (batches run concurrently): it wins.
+        return RowOutcome("updated", reason="A later row with the same email was kept.", lead_id=lead.pk)
+    changed = [name for name, value in values.items() if value and getattr(lead, name) != value]
+    for name in changed:
+        setattr(lead, name, values[name])
+    for name, value in provenance.items():
+        setattr(lead, name, value)
+    lead.save(update_fields=[*changed, *provenance.keys(), "updated_at"])
+    return RowOutcome("updated", lead_id=lead.pk)
+
+
+def _neutralize(value: object) -> str:
+    text = "" if value is None else str(value)
+    if text.startswith(FORMULA_PREFIXES):
+        return "'" + text
+    return text
+
+
+def _export_row(lead: Lead) -> list[str]:
+    return [
+        _neutralize(value)
+        for value in (
+            lead.pk,
+            lead.first_name,
+            lead.last_name,
+            lead.title,
+            lead.company,
+            lead.email,
+            lead.phone,
+            lead.remarks,
+            lead.source_file,
+            lead.worksheet,
+            lead.source_row if lead.source_row is not None else "",
+            lead.created_at.isoformat(),
+            lead.updated_at.isoformat(),
+        )
+    ]
+
+
+class _Echo:
+    """A file-like object whose write returns the line, so csv.writer can feed a generator."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def leads_export_lines(queryset: QuerySet[Lead] | None = None, *, bom: bool = True) -> Iterator[str]:
+    """Yield the export CSV line by line, reading the database in chunks (constant memory)."""
+    queryset = Lead.objects.all() if queryset is None else queryset
+    writer = csv.writer(_Echo())
+    if bom:
+        yield "\ufeff"
+    yield writer.writerow(EXPORT_HEADER)
+    for lead in queryset.iterator(chunk_size=2000):
+        yield writer.writerow(_export_row(lead))
+
+
+def leads_export_write(out, queryset: QuerySet[Lead] | None = None) -> int:
+    """Write the export CSV to a text stream; returns the number of leads written."""
+    lines = leads_export_lines(queryset)
+    out.write(next(lines) + next(lines))  # BOM and header
+    count = 0
+    for count, line in enumerate(lines, start=1):  # noqa: B007
+        out.write(line)
+    return count

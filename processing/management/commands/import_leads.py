@@ -1,0 +1,152 @@
+"""Bulk import from the command line through the same services and tasks as the web upload."""
+
+from __future__ import annotations
+
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.core.management.base import BaseCommand, CommandError
+from django.db import close_old_connections, connection
+
+from processing import deepseek, services, tasks
+from processing.models import ImportBatch, ImportJob
+
+
+def _run_batch(batch_id: str) -> str:
+    try:
+        return tasks.standardize_batch(batch_id)
+    finally:
+        connection.close()  # each pool thread has its own connection
+
+
+class Command(BaseCommand):
+    help = (
+        "Import lead files (CSV, XLSX, XLS) through the full pipeline. By default runs in this process "
+        "with a progress bar; --queue hands the files to the task workers instead."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("files", nargs="*", type=Path, help="lead files to import")
+        parser.add_argument("--queue", action="store_true", help="enqueue for the workers, print job ids")
+        parser.add_argument("--retry-failed", metavar="JOB_ID", help="re-run the failed batches of an import")
+        parser.add_argument("--cancel", metavar="JOB_ID", help="cancel a running import")
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+    def handle(self, *args, **options) -> None:
+        self.show_progress = not options["no_progress"] and sys.stderr.isatty()
+        if options["cancel"]:
+            return self._cancel(options["cancel"])
+        if options["retry_failed"]:
+            return self._retry(options["retry_failed"], queue=options["queue"])
+        if not options["files"]:
+            raise CommandError("Name at least one file, or use --retry-failed / --cancel.")
+        failures = 0
+        for path in options["files"]:
+            job = self._start(path, queue=options["queue"])
+            if options["queue"]:
+                self.stdout.write(f"{job.pk}  {path}  {job.get_status_display()}")
+                failures += job.status == ImportJob.Status.FAILED
+                continue
+            if job.status == ImportJob.Status.UPLOADED and services.import_split(job=job):
+                self._run(
+                    job,
+                    list(job.batches.filter(status=ImportBatch.Status.QUEUED).values_list("id", flat=True)),
+                )
+            job.refresh_from_db()
+            failures += self._summary(job, path)
+        if failures:
+            raise CommandError(
+                f"{failures} of {len(options['files'])} file(s) did not complete.", returncode=1
+            )
+
+    def _start(self, path: Path, *, queue: bool) -> ImportJob:
+        if not path.is_file():
+            raise CommandError(f"{path}: no such file")
+        with path.open("rb") as handle:
+            return services.import_start(file=File(handle, name=path.name), filename=path.name, enqueue=queue)
+
+    def _run(self, job: ImportJob, batch_ids: list) -> None:
+        if not deepseek.is_configured():
+            # The offline standardizer is CPU-bound: threads would only contend for the GIL.
+            for number, batch_id in enumerate(batch_ids):
+                tasks.standardize_batch(str(batch_id))
+                if number % 20 == 0:
+                    self._progress(job)
+        else:
+            # Threads wait on the model; the LLM permits, not the pool size, bound the calls in flight.
+            close_old_connections()
+            with ThreadPoolExecutor(
+                max_workers=settings.DEEPSEEK_CONCURRENCY, thread_name_prefix="batch"
+            ) as pool:
+                futures = [pool.submit(_run_batch, str(batch_id)) for batch_id in batch_ids]
+                while not all(future.done() for future in futures):
+                    self._progress(job)
+                    time.sleep(0.5)
+                for future in futures:
+                    future.result()  # re-raise a crash instead of hiding it
+        self._progress(job, final=True)
+
+    def _progress(self, job: ImportJob, final: bool = False) -> None:
+        if not self.show_progress:
+            return
+        job.refresh_from_db()
+        width = 30
+        filled = int(width * job.progress_percent / 100)
+        bar = "#" * filled + "-" * (width - filled)
+        end = "\n" if final else ""
+        sys.stderr.write(
+            f"\r{job.original_filename[:30]:30} [{bar}] {job.progress_percent:3d}% "
+            f"{job.finished_batches}/{job.total_batches} batches{end}"
+        )
+        sys.stderr.flush()
+
+    def _summary(self, job: ImportJob, path: Path) -> int:
+        if job.status == ImportJob.Status.FAILED and not job.total_batches:
+            self.stderr.write(f"{path}: failed: {job.error_message}")
+            return 1
+        self.stdout.write(
+            f"{path}: {job.get_status_display().lower()}: {job.total_rows} rows, {job.leads_created} created, "
+            f"{job.leads_updated} updated, {job.rows_skipped} skipped, {job.failed_batches} failed batches, "
+            f"{job.llm_calls} LLM calls, {job.prompt_tokens + job.completion_tokens} tokens (job {job.pk})"
+        )
+        for warning in job.warnings:
+            self.stderr.write(f"{path}: warning: {warning}")
+        if job.status != ImportJob.Status.COMPLETED:
+            reason = (
+                job.error_message
+                or f"{job.failed_batches} batch(es) failed; re-run with --retry-failed {job.pk}"
+            )
+            self.stderr.write(f"{path}: {reason}")
+            return 1
+        return 0
+
+    def _job(self, job_id: str) -> ImportJob:
+        try:
+            return ImportJob.objects.get(pk=job_id)
+        except (ImportJob.DoesNotExist, ValidationError) as exc:
+            raise CommandError(f"No import with id {job_id}.") from exc
+
+    def _cancel(self, job_id: str) -> None:
+        job = self._job(job_id)
+        if not services.import_cancel(job=job):
+            raise CommandError(f"Import {job.pk} has already ended ({job.get_status_display()}).")
+        self.stdout.write(f"{job.pk} cancelled")
+
+    def _retry(self, job_id: str, *, queue: bool) -> None:
+        job = self._job(job_id)
+        batch_ids = services.import_retry_failed(job=job, enqueue=queue)
+        if not batch_ids:
+            raise CommandError(
+                f"Import {job.pk} has no failed batches to retry ({job.get_status_display()})."
+            )
+        self.stdout.write(f"{job.pk}: retrying {len(batch_ids)} failed batch(es)")
+        if not queue:
+            self._run(job, batch_ids)
+            job.refresh_from_db()
+            if self._summary(job, Path(job.original_filename)):
+                raise CommandError("Some batches failed again.", returncode=1)

@@ -21,7 +21,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files import File
 from django.db import transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
@@ -541,3 +541,8 @@ def _jobs_recover(cutoff) -> None:
         status=ImportJob.Status.PROCESSING, total_batches=0, started_at__lt=cutoff
     ):
         _job_fail_unreadable(job, "The import stopped while reading the file. Please upload it again.")
+
+
+def imports_active_for(*, user) -> QuerySet[ImportJob]:
+    """The imports a user's status panel shows: theirs that are still running."""
+    return ImportJob.objects.filter(uploaded_by=user, status__in=ImportJob.ACTIVE).order_by("created_at")

@@ -21,7 +21,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files import File
 from django.db import transaction
-from django.db.models import Case, F, Q, QuerySet, Value, When
+from django.db.models import Case, F, Max, Q, QuerySet, Value, When
 from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
@@ -505,30 +505,44 @@ def import_retry_failed(*, job: ImportJob, enqueue: bool = True) -> list:
 def batches_requeue_stale(*, older_than: timedelta | None = None) -> int:
     """Recover work a dead worker or a lost broker message left behind (run every minute).
 
-    Running batches whose lease ran out are queued again, or failed after MAX_BATCH_ATTEMPTS;
-    queued batches waiting longer than `older_than` get a fresh task (a duplicate is harmless:
-    only one claim succeeds).
+    Running batches whose lease ran out are queued again, or failed after MAX_BATCH_ATTEMPTS. A job
+    whose queued batches have seen no progress for `older_than` (its messages were lost, e.g. with
+    the Redis broker, which has no receipts) gets fresh tasks for them; a duplicate task is
+    harmless, only one claim succeeds.
     """
     now = timezone.now()
     older_than = older_than or timedelta(seconds=settings.BATCH_LEASE_SECONDS)
-    active = Q(job__status=ImportJob.Status.PROCESSING)
-    expired = ImportBatch.objects.filter(active, status=ImportBatch.Status.RUNNING, lease_until__lt=now)
-    for batch in expired.filter(attempts__gte=MAX_BATCH_ATTEMPTS).select_related("job"):
-        reason = "The worker processing this batch stopped repeatedly."
-        token = batch.claim_token
-        _batch_close(batch, _claimed(token), ImportBatch.Status.FAILED, reason, _Usage())
-    stale_ids = list(expired.filter(attempts__lt=MAX_BATCH_ATTEMPTS).values_list("id", flat=True))
-    waiting = ImportBatch.objects.filter(
-        active, status=ImportBatch.Status.QUEUED, timestamp__lt=now - older_than
+    cutoff = now - older_than
+    expired = ImportBatch.objects.filter(
+        job__status=ImportJob.Status.PROCESSING, status=ImportBatch.Status.RUNNING, lease_until__lt=now
     )
-    waiting_ids = list(waiting.values_list("id", flat=True))
-    ImportBatch.objects.filter(pk__in=waiting_ids).update(timestamp=now)
-    stale_ids += waiting_ids
+    still_expired = Q(status=ImportBatch.Status.RUNNING, lease_until__lt=now)
+    for batch in expired.filter(attempts__gte=MAX_BATCH_ATTEMPTS):
+        reason = "The worker processing this batch stopped repeatedly."
+        _batch_close(batch, still_expired, ImportBatch.Status.FAILED, reason, _Usage())
+    stale_ids = list(expired.filter(attempts__lt=MAX_BATCH_ATTEMPTS).values_list("id", flat=True))
+    for job in _jobs_stalled(cutoff):
+        stale_ids += list(job.batches.filter(status=ImportBatch.Status.QUEUED).values_list("id", flat=True))
     if stale_ids:
         import_enqueue(job=None, batch_ids=stale_ids)
         logger.warning("re-enqueued %s stale batches", len(stale_ids))
-    _jobs_recover(now - older_than)
+    _jobs_recover(cutoff)
     return len(stale_ids)
+
+
+def _jobs_stalled(cutoff) -> list[ImportJob]:
+    """Processing jobs with queued batches, nothing running and nothing finished since `cutoff`."""
+    stalled = []
+    for job in ImportJob.objects.filter(status=ImportJob.Status.PROCESSING, total_batches__gt=0):
+        batches = job.batches.all()
+        if not batches.filter(status=ImportBatch.Status.QUEUED).exists():
+            continue
+        if batches.filter(status=ImportBatch.Status.RUNNING).exists():
+            continue
+        last = batches.aggregate(last=Max("finished_at"))["last"] or job.started_at
+        if last is None or last < cutoff:
+            stalled.append(job)
+    return stalled
 
 
 def _jobs_recover(cutoff) -> None:

@@ -573,3 +573,35 @@ def test_import_leads_command_in_deepseek_mode_uses_parallel_calls(tmp_path, fak
 
     assert "cli.csv: completed: 100 rows, 100 created" in capsys.readouterr().out
     assert 2 <= fake_deepseek.peak_concurrency <= 5
+
+
+def test_stalled_job_gets_its_queued_batches_enqueued_again(tmp_path):
+    job = _split(tmp_path, rows=20)
+    ImportJob.objects.filter(pk=job.pk).update(started_at=timezone.now() - timedelta(hours=1))
+
+    assert services.batches_requeue_stale(older_than=timedelta(minutes=10)) == 2
+
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.COMPLETED and job.leads_created == 20
+
+
+def test_job_making_progress_is_not_requeued(tmp_path):
+    job = _split(tmp_path, rows=20)
+    ImportJob.objects.filter(pk=job.pk).update(started_at=timezone.now() - timedelta(hours=1))
+    services.batch_standardize(batch_id=job.batches.first().pk)  # finished just now
+
+    assert services.batches_requeue_stale(older_than=timedelta(minutes=10)) == 0
+
+
+def test_lost_split_task_is_enqueued_again(tmp_path):
+    from django.core.files import File
+
+    path = write_csv(tmp_path / "lost.csv", HEADER, people(10))
+    with path.open("rb") as handle:
+        job = services.import_start(file=File(handle), filename="lost.csv", enqueue=False)
+    ImportJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(hours=1))
+
+    services.batches_requeue_stale(older_than=timedelta(minutes=10))
+
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.COMPLETED and job.leads_created == 10

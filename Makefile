@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PG_URL ?= postgres://postgres@127.0.0.1:5432/easycrm
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run test test-sqlite test-postgres postgres bench lint setup migrate
+.PHONY: run test test-sqlite test-integration test-postgres postgres bench lint setup migrate
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,11 +32,16 @@ run: migrate
 	$(VENV)/bin/gunicorn easycrm.wsgi --bind 127.0.0.1:8000 --workers 2 --threads 4 --access-logfile - & \
 	wait
 
-# The whole suite on SQLite, then again on PostgreSQL (started here if it is not running).
-test: setup test-sqlite test-postgres
+# The whole suite on SQLite (fast tests, then the integration tests), then all of it again on
+# PostgreSQL (started here if it is not running).
+test: setup test-sqlite test-integration test-postgres
 
 test-sqlite: setup
-	$(PY) -m pytest -q -m "not postgres"
+	$(PY) -m pytest -q -m "not slow and not s3 and not postgres"
+
+# Real task-queue workers (ORM and Redis brokers, a killed cluster) and a real S3 server (SeaweedFS).
+test-integration: setup
+	$(PY) -m pytest -q -m "(slow or s3) and not postgres"
 
 test-postgres: setup postgres
 	DATABASE_URL=$(PG_URL) $(PY) -m pytest -q

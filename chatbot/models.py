@@ -1,1 +1,68 @@
-"""Chatbot models arrive with the chatbot issue; the app exists so the project layout is stable."""
+"""A user's conversation with the lead assistant: the questions, the answers and the plan behind each."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+from leads.filters import CONDITION_FIELDS
+
+
+class Conversation(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations")
+    created_at = models.DateTimeField(auto_now_add=True)
+    # The last plan that was answered: a follow-up question ("and of them…") refines it.
+    last_plan = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "-created_at"], name="conversation_user_idx")]
+
+    def __str__(self) -> str:
+        return f"Conversation {self.pk} of {self.user}"
+
+    def remember_plan(self, plan: dict) -> None:
+        self.last_plan = plan
+        self.save(update_fields=["last_plan"])
+
+
+class Message(models.Model):
+    class Role(models.TextChoices):
+        USER = "user", "User"
+        ASSISTANT = "assistant", "Assistant"
+
+    class Kind(models.TextChoices):
+        QUESTION = "question", "Question"
+        ANSWER = "answer", "Answer"
+        CLARIFICATION = "clarification", "Clarification"
+        ERROR = "error", "Error"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    role = models.CharField(max_length=10, choices=Role.choices)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    text = models.TextField()
+    # The validated plan an answer ran (None for questions, clarifications and errors).
+    plan = models.JSONField(null=True, blank=True)
+    # What the database said, kept small: total, lead ids of a list, rows of a group, the plan in words
+    # and the lead table's query string ("Show in table").
+    result = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_role_display()}: {self.text[:60]}"
+
+    @property
+    def table_url(self) -> str:
+        """The lead table showing exactly the leads this answer counted or listed."""
+        querystring = (self.result or {}).get("querystring", "")
+        return f"{reverse('leads:list')}?{querystring}" if querystring else reverse("leads:list")
+
+    @property
+    def group_label(self) -> str:
+        """The heading of a group answer's value column ("Company")."""
+        group_by = (self.result or {}).get("group_by", "")
+        return CONDITION_FIELDS.get(group_by, group_by).capitalize()

@@ -11,15 +11,28 @@ os.environ.pop("DEEPSEEK_API_KEY", None)
 os.environ.setdefault("DEBUG", "1")
 os.environ.setdefault("Q_SYNC", "1")
 os.environ.setdefault("DEEPSEEK_BACKOFF_SECONDS", "0.01")
+# One SQLite test database per run, so two runs in one checkout cannot trample each other.
+_VAR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "var")
+os.environ.setdefault("SQLITE_TEST_NAME", os.path.join(_VAR, f"test-{os.getpid()}.sqlite3"))
+
+
+def _sqlite_test_files() -> list[str]:
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    name = database.get("TEST", {}).get("NAME")
+    if not name or not database["ENGINE"].endswith("sqlite3"):
+        return []
+    return [f"{name}{suffix}" for suffix in ("", "-wal", "-shm")]
+
+
+def pytest_unconfigure(config) -> None:
+    for path in _sqlite_test_files():
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
 
 
 def pytest_configure(config) -> None:
     # Django deletes an old SQLite test database but not its WAL side files; a stale -wal file would
     # be replayed into the new database ("disk I/O error").
-    from django.conf import settings
-
-    name = settings.DATABASES["default"].get("TEST", {}).get("NAME")
-    if name and settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-        for suffix in ("", "-wal", "-shm"):
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(f"{name}{suffix}")
+    pytest_unconfigure(config)

@@ -105,7 +105,7 @@ DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not shared-cache memory: tests run batches in threads, which shared-cache SQLite
     # answers with "table is locked" instead of waiting.
-    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+    DATABASES["default"]["TEST"] = {"NAME": env_str("SQLITE_TEST_NAME", str(DATA_DIR / "test.sqlite3"))}
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
@@ -180,6 +180,7 @@ if AWS_STORAGE_BUCKET_NAME:
             "default_acl": None,
             "file_overwrite": False,
             "querystring_auth": True,
+            "signature_version": "s3v4",
         },
     }
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from .models import Lead
+from .models import Lead, LeadRevision
 
 
 @admin.register(Lead)
@@ -22,3 +22,12 @@ class LeadAdmin(admin.ModelAdmin):
     )
     list_select_related = ("import_job",)
     show_full_result_count = False  # COUNT(*) on a million leads for every admin page is not free
+
+
+@admin.register(LeadRevision)
+class LeadRevisionAdmin(admin.ModelAdmin):
+    list_display = ("lead", "job", "action", "created_at")
+    list_filter = ("action", "created_at")
+    search_fields = ("lead__email", "job__original_filename")
+    readonly_fields = ("lead", "job", "action", "before", "created_at")
+    list_select_related = ("lead", "job")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 # The fields a standardizer fills, in the order of the wire contract (camelCase there).
 LEAD_FIELDS = ("first_name", "last_name", "title", "company", "email", "phone", "remarks")
@@ -59,3 +60,32 @@ class Lead(models.Model):
     def __str__(self) -> str:
         name = f"{self.first_name} {self.last_name}".strip()
         return name or self.email or self.company or f"Lead {self.pk}"
+
+
+class LeadRevision(models.Model):
+    """One write of a lead by an import, with what the lead held before: what undoing an import needs.
+
+    Written by leads.services.lead_upsert in the transaction that writes the lead.
+    """
+
+    class Action(models.TextChoices):
+        CREATED = "created", "Created"
+        UPDATED = "updated", "Updated"
+
+    # Undo deletes the leads an import created; their revisions go with them.
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="revisions")
+    job = models.ForeignKey(
+        "processing.ImportJob", on_delete=models.CASCADE, related_name="lead_revisions", db_index=False
+    )
+    action = models.CharField(max_length=10, choices=Action.choices)
+    # LEAD_FIELDS and provenance as they were before an update (JSON-ready); empty for a creation.
+    before = models.JSONField(default=dict, blank=True)
+    # Equal to the lead's updated_at right after this write, so a later change shows as a later time.
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["job", "created_at"], name="leadrevision_job_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} lead {self.lead_id} by import {self.job_id}"

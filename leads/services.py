@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
-from .models import LEAD_FIELDS, Lead
+from .models import LEAD_FIELDS, Lead, LeadRevision
 
 if TYPE_CHECKING:
     from processing.models import ImportJob
@@ -64,7 +64,9 @@ def lead_upsert(*, fields: dict[str, str], raw: dict, job: ImportJob | None, sou
     values = {name: fields.get(name, "") for name in LEAD_FIELDS}
     values["email"] = email
     if not email:
-        lead = Lead.objects.create(**values, **provenance)
+        with transaction.atomic():
+            lead = Lead.objects.create(**values, **provenance)
+            _revision_record(lead, job, LeadRevision.Action.CREATED)
         return RowOutcome("created", lead_id=lead.pk)
     for _ in range(3):
         existing = Lead.objects.select_for_update().filter(email=email).first()
@@ -73,6 +75,7 @@ def lead_upsert(*, fields: dict[str, str], raw: dict, job: ImportJob | None, sou
         try:
             with transaction.atomic():
                 lead = Lead.objects.create(**values, **provenance)
+                _revision_record(lead, job, LeadRevision.Action.CREATED)
             return RowOutcome("created", lead_id=lead.pk)
         except IntegrityError:
             continue  # another batch created this email a moment ago: update it instead
@@ -85,16 +88,40 @@ def _lead_merge(lead: Lead, values: dict, provenance: dict, job: ImportJob | Non
     if same_import and sequence is not None and (lead.source_sequence or 0) > sequence:
         # A later row of this same file was stored first (batches run concurrently): it wins.
         return RowOutcome("updated", reason="A later row with the same email was kept.", lead_id=lead.pk)
+    before = _lead_snapshot(lead)
     changed = [name for name, value in values.items() if value and getattr(lead, name) != value]
     for name in changed:
         setattr(lead, name, values[name])
     for name, value in provenance.items():
         setattr(lead, name, value)
     lead.save(update_fields=[*changed, *provenance.keys(), "updated_at"])
+    _revision_record(lead, job, LeadRevision.Action.UPDATED, before)
     return RowOutcome("updated", lead_id=lead.pk)
 
 
-def _neutralize(value: object) -> str:
+# What an import may change on a lead, and so what undoing it puts back (see LeadRevision.before).
+SNAPSHOT_FIELDS = (*LEAD_FIELDS, "source_file", "worksheet", "source_row", "source_sequence", "raw")
+
+
+def _lead_snapshot(lead: Lead) -> dict:
+    """The lead's importable fields and provenance as JSON-ready values."""
+    snapshot = {name: getattr(lead, name) for name in SNAPSHOT_FIELDS}
+    snapshot["import_job_id"] = str(lead.import_job_id) if lead.import_job_id else None
+    snapshot["updated_at"] = lead.updated_at.isoformat()
+    return snapshot
+
+
+def _revision_record(lead: Lead, job: ImportJob | None, action: str, before: dict | None = None) -> None:
+    if job is None:
+        return  # not written by an import: nothing could undo it
+    # created_at = the lead's new updated_at, so "changed since this write" is a plain comparison.
+    LeadRevision.objects.create(
+        lead=lead, job=job, action=action, before=before or {}, created_at=lead.updated_at
+    )
+
+
+def neutralize_cell(value: object) -> str:
+    """A CSV cell a spreadsheet will not run as a formula (OWASP CSV injection)."""
     text = "" if value is None else str(value)
     if text.startswith(FORMULA_PREFIXES):
         return "'" + text
@@ -103,7 +130,7 @@ def _neutralize(value: object) -> str:
 
 def _export_row(lead: Lead) -> list[str]:
     return [
-        _neutralize(value)
+        neutralize_cell(value)
         for value in (
             lead.pk,
             lead.first_name,

@@ -7,6 +7,8 @@ docs/pipeline.md for the state machine and the guarantees (exactly-once counting
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import logging
 import random
 import shutil
@@ -15,7 +17,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -26,7 +28,8 @@ from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
-from leads.services import lead_upsert
+from leads.models import Lead, LeadRevision
+from leads.services import SNAPSHOT_FIELDS, lead_upsert, neutralize_cell
 
 from . import deepseek
 from .models import ImportBatch, ImportJob, LlmSlot
@@ -203,7 +206,9 @@ def import_enqueue(*, job: ImportJob, batch_ids: list | None = None) -> int:
             "id", flat=True
         )
     count = 0
-    for batch_id in ids.iterator() if hasattr(ids, "iterator") else ids:
+    # A list, not a cursor: the ORM broker closes old connections on every enqueue, which would
+    # close a SQLite cursor mid-iteration.
+    for batch_id in list(ids):
         async_task("processing.tasks.standardize_batch", str(batch_id), broker=broker, cluster=BATCH_CLUSTER)
         count += 1
     return count
@@ -421,7 +426,8 @@ def llm_slot() -> Iterator[int]:
     """
     limit = settings.DEEPSEEK_CONCURRENCY
     token = uuid.uuid4().hex
-    lease = timedelta(seconds=settings.DEEPSEEK_CONNECT_TIMEOUT + settings.DEEPSEEK_READ_TIMEOUT + 30)
+    # Longer than one HTTP attempt can take, so a live holder never loses its permit.
+    lease = timedelta(seconds=settings.DEEPSEEK_CONNECT_TIMEOUT + settings.DEEPSEEK_READ_TIMEOUT + 5)
     delay = 0.02
     while True:
         now = timezone.now()
@@ -479,20 +485,29 @@ def import_retry_failed(*, job: ImportJob, enqueue: bool = True) -> list:
     The only way a finished job becomes `processing` again: an explicit user request.
     """
     with transaction.atomic():
-        failed = list(ImportBatch.objects.filter(job=job, status=ImportBatch.Status.FAILED))
-        if not failed or job.status not in (ImportJob.Status.COMPLETED_WITH_ERRORS, ImportJob.Status.FAILED):
+        failed = list(
+            ImportBatch.objects.filter(job=job, status=ImportBatch.Status.FAILED).only("id", "rows")
+        )
+        if not failed:
             return []
         rows = sum(len(batch.rows) for batch in failed)
-        ImportBatch.objects.filter(pk__in=[b.pk for b in failed]).update(
-            status=ImportBatch.Status.QUEUED, attempts=0, results=[], claim_token=None, lease_until=None
-        )
-        ImportJob.objects.filter(pk=job.pk).update(
+        # Conditional on the job's state in the database, so two clicks cannot both re-queue.
+        reopened = ImportJob.objects.filter(
+            pk=job.pk,
+            status__in=(ImportJob.Status.COMPLETED_WITH_ERRORS, ImportJob.Status.FAILED),
+            undone_at__isnull=True,
+        ).update(
             status=ImportJob.Status.PROCESSING,
             failed_batches=F("failed_batches") - len(failed),
             rows_failed=F("rows_failed") - rows,
             error_message="",
             finished_at=None,
             stage="Retrying failed batches…",
+        )
+        if not reopened:
+            return []
+        ImportBatch.objects.filter(pk__in=[b.pk for b in failed], status=ImportBatch.Status.FAILED).update(
+            status=ImportBatch.Status.QUEUED, attempts=0, results=[], claim_token=None, lease_until=None
         )
         ids = [batch.pk for batch in failed]
         if enqueue:
@@ -560,3 +575,165 @@ def _jobs_recover(cutoff) -> None:
 def imports_active_for(*, user) -> QuerySet[ImportJob]:
     """The imports a user's status panel shows: theirs that are still running."""
     return ImportJob.objects.filter(uploaded_by=user, status__in=ImportJob.ACTIVE).order_by("created_at")
+
+
+# --- Undo -------------------------------------------------------------------------------------
+
+# Revision times equal the lead's updated_at as written; the tolerance only absorbs database rounding.
+UNDO_CLOCK_TOLERANCE = timedelta(seconds=1)
+_UNDO_CHUNK = 500
+
+
+class UndoRefused(Exception):
+    """The import cannot be undone; str() says why, for the user."""
+
+
+@dataclass(frozen=True)
+class UndoResult:
+    deleted: int
+    restored: int
+
+    def __str__(self) -> str:
+        return f"Import undone: {self.deleted:,} leads removed, {self.restored:,} leads restored."
+
+
+@dataclass
+class _LeadWrites:
+    """This import's writes of one lead: the first says how to undo, the last when it ended."""
+
+    first_revision_id: int
+    first_action: str
+    first_at: datetime
+    last_at: datetime
+
+
+@transaction.atomic
+def import_undo(*, job: ImportJob, user=None) -> UndoResult:
+    """Remove the leads an import created and give the leads it updated their previous values.
+
+    Refused (UndoRefused, nothing changed) while the import runs, when it was undone already, and
+    when anything changed one of its leads afterwards: a later edit (updated_at), a later import
+    that has not been undone itself, or a lead now attributed to another import. Undoing imports
+    newest first therefore works: each undo restores the older import's state exactly.
+    """
+    job = ImportJob.objects.select_for_update().get(pk=job.pk)
+    if job.undone_at:
+        raise UndoRefused("This import was already undone.")
+    if not job.is_terminal:
+        raise UndoRefused("This import is still running. Cancel it first, then undo it.")
+    if job.batches.filter(status=ImportBatch.Status.RUNNING).exists():
+        raise UndoRefused("A batch of this import is still being stored. Try again in a minute.")
+    writes = _undo_writes(job)
+    if not writes:
+        raise UndoRefused("There is nothing to undo: no lead written by this import remains.")
+    changed = _undo_changed_leads(job, writes)
+    if changed:
+        were = "lead was" if changed == 1 else "leads were"
+        raise UndoRefused(f"{changed:,} {were} changed by a later import since; undo is not possible.")
+    created = [lead_id for lead_id, w in writes.items() if w.first_action == LeadRevision.Action.CREATED]
+    restored_revisions = [
+        w.first_revision_id for w in writes.values() if w.first_action == LeadRevision.Action.UPDATED
+    ]
+    for chunk in _chunks(created):
+        Lead.objects.filter(pk__in=chunk).delete()
+    for chunk in _chunks(restored_revisions):
+        _leads_restore(chunk)
+    ImportJob.objects.filter(pk=job.pk).update(undone_at=timezone.now(), undone_by=user)
+    logger.info(
+        "import undone: %s leads removed, %s restored",
+        len(created),
+        len(restored_revisions),
+        extra={"job_id": job.pk},
+    )
+    return UndoResult(deleted=len(created), restored=len(restored_revisions))
+
+
+def _undo_writes(job: ImportJob) -> dict[int, _LeadWrites]:
+    writes: dict[int, _LeadWrites] = {}
+    revisions = (
+        LeadRevision.objects.filter(job=job)
+        .order_by("created_at", "id")
+        .values_list("id", "lead_id", "action", "created_at")
+    )
+    for revision_id, lead_id, action, created_at in revisions.iterator(chunk_size=2000):
+        if lead_id in writes:
+            writes[lead_id].last_at = created_at
+        else:
+            writes[lead_id] = _LeadWrites(revision_id, action, created_at, created_at)
+    return writes
+
+
+def _undo_changed_leads(job: ImportJob, writes: dict[int, _LeadWrites]) -> int:
+    """How many of the import's leads something else wrote after it (locking them meanwhile)."""
+    changed: set[int] = set()
+    for chunk in _chunks(list(writes)):
+        leads = Lead.objects.select_for_update().filter(pk__in=chunk)
+        for lead_id, updated_at, import_job_id in leads.values_list("id", "updated_at", "import_job_id"):
+            if import_job_id != job.pk or updated_at > writes[lead_id].last_at + UNDO_CLOCK_TOLERANCE:
+                changed.add(lead_id)
+        later = (
+            LeadRevision.objects.filter(lead_id__in=chunk, job__undone_at__isnull=True)
+            .exclude(job=job)
+            .values_list("lead_id", "created_at")
+        )
+        changed.update(lead_id for lead_id, at in later if at > writes[lead_id].first_at)
+    return len(changed)
+
+
+def _leads_restore(revision_ids: list[int]) -> None:
+    """Give each revision's lead the values it had before that revision."""
+    revisions = list(LeadRevision.objects.filter(pk__in=revision_ids).only("lead_id", "before"))
+    # The import that wrote a lead before may have been deleted since (the lead then says None).
+    referenced = {revision.before["import_job_id"] for revision in revisions} - {None}
+    existing = {str(pk) for pk in ImportJob.objects.filter(pk__in=referenced).values_list("pk", flat=True)}
+    for revision in revisions:
+        before = revision.before
+        values = {name: before[name] for name in SNAPSHOT_FIELDS}
+        values["import_job_id"] = before["import_job_id"] if before["import_job_id"] in existing else None
+        # update() rather than save(): updated_at goes back too, so an older import stays undoable.
+        values["updated_at"] = datetime.fromisoformat(before["updated_at"])
+        Lead.objects.filter(pk=revision.lead_id).update(**values)
+
+
+def _chunks(items: list) -> Iterator[list]:
+    for start in range(0, len(items), _UNDO_CHUNK):
+        yield items[start : start + _UNDO_CHUNK]
+
+
+# --- Problem rows -----------------------------------------------------------------------------
+
+PROBLEM_OUTCOMES = ("skipped", "failed")
+
+
+def import_problems_lines(*, job: ImportJob) -> Iterator[str]:
+    """The import's skipped and failed rows as CSV lines (BOM first): worksheet, row, outcome,
+    reason, then the raw columns of those rows in first-seen order.
+
+    Reads the batches twice (once for the header) rather than holding the rows in memory.
+    """
+    headers: dict[str, None] = {}
+    for raw, _result in _problem_rows(job):
+        headers.update(dict.fromkeys(name for name in raw if not name.startswith("_")))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def line(cells) -> str:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow([neutralize_cell(cell) for cell in cells])
+        return buffer.getvalue()
+
+    yield "\ufeff"
+    yield line(["worksheet", "row", "outcome", "reason", *headers])
+    for raw, result in _problem_rows(job):
+        described = [result["worksheet"], result["row"], result["outcome"], result["reason"]]
+        yield line([*described, *(raw.get(name, "") for name in headers)])
+
+
+def _problem_rows(job: ImportJob) -> Iterator[tuple[dict, dict]]:
+    batches = ImportBatch.objects.filter(job=job).order_by("batch_number").only("rows", "results")
+    for batch in batches.iterator(chunk_size=100):
+        # A queued batch has no results yet; a finished one has one per row, in order.
+        for raw, result in zip(batch.rows, batch.results, strict=False):
+            if result["outcome"] in PROBLEM_OUTCOMES:
+                yield raw, result

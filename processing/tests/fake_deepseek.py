@@ -4,6 +4,8 @@ It runs in the test process on a real socket, so the HTTP client, its retries an
 exercised for real. By default it answers like a well-behaved DeepSeek: it parses the {"leads": [...]}
 user message and standardizes the rows with `responder` (the offline standardizer unless told
 otherwise). Faults are scripted per request with `fail_next`; `latency` slows every request down.
+Other callers (the chatbot) set `reply_with(fn)`: fn(request_body) returns the reply's JSON object
+(or a string sent as the content verbatim), and the leads contract is not involved.
 
     with FakeDeepSeek(latency=0.05) as fake:
         fake.fail_next("429", retry_after=0.2)
@@ -25,6 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 Responder = Callable[[list[dict]], list[dict]]
+Replier = Callable[[dict], "dict | str"]
 
 FAULT_KINDS = frozenset(
     {
@@ -135,18 +138,23 @@ class _Handler(BaseHTTPRequestHandler):
             return
         system, user = _messages(body)
         try:
-            rows = json.loads(user)["leads"]
-            leads = fake.responder(rows)
+            if fake.reply is not None:
+                reply = fake.reply(body)
+                payload = reply if isinstance(reply, str) else json.dumps(reply, ensure_ascii=False)
+            else:
+                rows = json.loads(user)["leads"]
+                leads = fake.responder(rows)
+                if kind == "wrong_count":
+                    leads = leads[:-1]
+                payload = json.dumps({"leads": leads}, ensure_ascii=False)
         except Exception as exc:  # report it to the client, as a real server would
             self._send_json(500, _error_body(f"fake responder failed: {exc!r}", "server_error"))
             return
-        if kind == "wrong_count":
-            leads = leads[:-1]
         content = {
             "blank": "\n  ",
             "bad_json": '{"leads": [{"firstName": "Ann"',
             "not_object": "[1,2]",
-        }.get(kind or "", json.dumps({"leads": leads}, ensure_ascii=False))
+        }.get(kind or "", payload)
         prompt_tokens = (len(system) + len(user)) // 4
         completion_tokens = len(content) // 4
         self._send_json(
@@ -219,6 +227,7 @@ class FakeDeepSeek:
     ) -> None:
         self.api_key = api_key
         self.responder: Responder = responder or _default_responder
+        self.reply: Replier | None = None
         self.latency = latency
         # "timeout" faults hang this long, far beyond any test's read timeout; stop() cuts it short.
         self.hang_seconds = hang_seconds
@@ -270,6 +279,11 @@ class FakeDeepSeek:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    def reply_with(self, reply: Replier | None) -> None:
+        """Answer every request with reply(request_body) instead of standardizing leads (None: back to
+        the standardizer). Faults queued with fail_next still apply."""
+        self.reply = reply
 
     def fail_next(self, kind: str, times: int = 1, retry_after: float | None = None) -> None:
         """Queue `times` faults of `kind`; each request consumes one, then normal answers resume."""

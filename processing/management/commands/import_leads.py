@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +40,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         self.show_progress = not options["no_progress"] and sys.stderr.isatty()
+        if options["verbosity"] < 2:
+            # The per-batch JSON log lines are for the workers' logs, not for this terminal.
+            logging.getLogger("easycrm").setLevel(logging.WARNING)
         if options["cancel"]:
             return self._cancel(options["cancel"])
         if options["retry_failed"]:

@@ -1,0 +1,561 @@
+"""The lead table's query: filters, sort and page, parsed from and printed back to a URL.
+
+The list page, the CSV export and the chatbot's "Show in table" links all go through this module,
+so a query means the same thing everywhere. Filtering, sorting and paging happen in the database;
+nothing here loads more than one page of leads.
+
+    query = LeadQuery.from_params(request.GET)   # never raises: bad values are coerced
+    leads = leads_filter(query)                  # filtered and sorted QuerySet[Lead]
+    page = leads_page(query)                     # one page plus a capped count
+    url = f"/?{query.querystring(sort='-company')}"
+
+Beyond the column filters, a query holds `conditions`: what the chatbot's query plans can say and the
+column boxes cannot (equals, starts with, empty/not empty, name, email domain, remarks, date ops).
+In the URL each is one `c=field:op:value` parameter, e.g. `c=company:equals:Globex`,
+`c=created:between:2025-06-09..2025-06-11`, `c=phone:not_empty:`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from urllib.parse import urlencode
+
+from django.db.models import CharField, F, OrderBy, Q, QuerySet, Value
+from django.db.models.functions import Concat, Lower, NullIf, StrIndex, Substr
+from django.db.models.lookups import IContains, IExact, IRegex, IStartsWith
+from django.utils import timezone
+
+from .models import Lead
+
+# Filter parameter -> model field, matched case-insensitively anywhere in the value (icontains).
+TEXT_FILTERS: dict[str, str] = {
+    "first_name": "first_name",
+    "last_name": "last_name",
+    "title": "title",
+    "company": "company",
+    "email": "email",
+    "phone": "phone",
+    "worksheet": "worksheet",
+    "source": "source_file",
+}
+# The global search box (`q`): every word must appear in one of these fields.
+SEARCH_FIELDS = ("first_name", "last_name", "title", "company", "email", "phone")
+# Date parameter -> (model field, bound). Dates are days in the current time zone, both ends inclusive.
+DATE_FILTERS: dict[str, tuple[str, str]] = {
+    "updated_from": ("updated_at", "from"),
+    "updated_to": ("updated_at", "to"),
+    "created_from": ("created_at", "from"),
+    "created_to": ("created_at", "to"),
+}
+# "yes"/"no" parameter -> the field that must be non-empty/empty.
+PRESENCE_FILTERS: dict[str, str] = {"has_phone": "phone", "has_email": "email"}
+
+# Sort key -> model fields, compared in this order. Text compares case-insensitively.
+SORTS: dict[str, tuple[str, ...]] = {
+    "first_name": ("first_name",),
+    "last_name": ("last_name",),
+    "title": ("title",),
+    "company": ("company",),
+    "email": ("email",),
+    "phone": ("phone",),
+    "worksheet": ("worksheet",),
+    "source": ("source_file", "worksheet", "source_row"),
+    "updated": ("updated_at",),
+    "created": ("created_at",),
+}
+TEXT_SORT_FIELDS = frozenset(TEXT_FILTERS.values())
+DEFAULT_SORT = "-updated"
+
+PER_PAGE_CHOICES = (25, 50, 100)
+DEFAULT_PER_PAGE = 25
+# Counting every match of a broad filter over a million rows would cost more than the page itself:
+# count at most this many, and show "10,000+" beyond.
+COUNT_CAP = 10_000
+MAX_PAGE = 1_000_000
+MAX_TEXT_LENGTH = 200
+MAX_SEARCH_WORDS = 8
+# Dates outside this range are typos, and their day boundaries could overflow datetime.
+MIN_DATE, MAX_DATE = date(1900, 1, 1), date(9998, 12, 31)
+
+SORT_CHOICES = frozenset([*SORTS, *(f"-{key}" for key in SORTS)])
+
+# Condition field -> its words. "name" matches the first name, the last name or both ("Ada Lovelace");
+# "email_domain" is the part of the email after the "@".
+CONDITION_FIELDS: dict[str, str] = {
+    "first_name": "first name",
+    "last_name": "last name",
+    "name": "name",
+    "title": "title",
+    "company": "company",
+    "email": "email",
+    "email_domain": "email domain",
+    "phone": "phone",
+    "remarks": "remarks",
+    "worksheet": "worksheet",
+    "source": "source file",
+    "created": "created",
+    "updated": "updated",
+}
+# Text condition fields stored in one column of their own.
+CONDITION_COLUMNS: dict[str, str] = {
+    "first_name": "first_name",
+    "last_name": "last_name",
+    "title": "title",
+    "company": "company",
+    "email": "email",
+    "phone": "phone",
+    "remarks": "remarks",
+    "worksheet": "worksheet",
+    "source": "source_file",
+}
+DATE_CONDITION_FIELDS: dict[str, str] = {"created": "created_at", "updated": "updated_at"}
+# Text comparisons ignore case. "word" matches a whole word or phrase: "cto" finds "CTO & Founder" but not
+# "Director", which "contains" would. is_empty/not_empty take no value.
+TEXT_OPS = ("contains", "equals", "starts_with", "word", "is_empty", "not_empty")
+# Dates are days in the current time zone: before/after exclude the day itself, between includes both ends.
+DATE_OPS = ("equals", "before", "after", "between")
+VALUELESS_OPS = frozenset({"is_empty", "not_empty"})
+TEXT_LOOKUPS = {"contains": "icontains", "equals": "iexact", "starts_with": "istartswith", "word": "iregex"}
+MAX_CONDITIONS = 10
+BETWEEN_SEPARATOR = ".."
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One whitelisted comparison, e.g. Condition("company", "equals", "Globex") or
+    Condition("created", "between", "2025-06-09..2025-06-11"). Invalid ones raise ValueError."""
+
+    field: str
+    op: str
+    value: str = ""
+
+    def __post_init__(self) -> None:
+        if self.field not in CONDITION_FIELDS:
+            raise ValueError(f"there is no field “{self.field}”")
+        label = CONDITION_FIELDS[self.field]
+        if self.field in DATE_CONDITION_FIELDS:
+            if self.op not in DATE_OPS:
+                raise ValueError(f"“{self.op}” does not apply to the {label} date")
+            self.days()  # raises for a malformed date
+            return
+        if self.op not in TEXT_OPS:
+            raise ValueError(f"“{self.op}” does not apply to {label}")
+        if self.op in VALUELESS_OPS:
+            if self.value:
+                raise ValueError(f"“{self.op.replace('_', ' ')}” takes no value")
+        elif not self.value.strip():
+            raise ValueError(f"{label} {self.op.replace('_', ' ')} needs a value")
+        elif self.value != _clean_text(self.value):
+            raise ValueError(f"the value for {label} is too long or has surrounding spaces")
+
+    @classmethod
+    def parse(cls, raw: str) -> Condition:
+        """From its URL form "field:op:value" (the value may itself contain colons)."""
+        field_name, op, value = ([*raw.split(":", 2), "", ""])[:3]
+        return cls(field_name, op, _clean_text(value))
+
+    def to_param(self) -> str:
+        return f"{self.field}:{self.op}:{self.value}"
+
+    def days(self) -> tuple[date, date]:
+        """(first, last) day of a date condition's value; one day unless the op is "between"."""
+        if self.op == "between":
+            first, separator, last = self.value.partition(BETWEEN_SEPARATOR)
+            if not separator:
+                raise ValueError("a date range looks like 2025-06-01..2025-06-30")
+            days = (_parse_condition_date(first), _parse_condition_date(last))
+            if days[0] > days[1]:
+                raise ValueError("the date range ends before it starts")
+            return days
+        day = _parse_condition_date(self.value)
+        return day, day
+
+    def describe(self) -> str:
+        """In words, as the chatbot and the table's chips show it: "company contains 'globex'"."""
+        label = CONDITION_FIELDS[self.field]
+        if self.field in DATE_CONDITION_FIELDS:
+            first, last = self.days()
+            if self.op == "between":
+                return f"{label} between {first.isoformat()} and {last.isoformat()}"
+            return f"{label} {'on' if self.op == 'equals' else self.op} {first.isoformat()}"
+        if self.op in VALUELESS_OPS:
+            return f"{label} {'is empty' if self.op == 'is_empty' else 'is not empty'}"
+        if self.op == "word":
+            return f"{label} has the word '{self.value}'"
+        return f"{label} {self.op.replace('_', ' ')} '{self.value}'"
+
+    def __str__(self) -> str:
+        return self.describe()
+
+
+@dataclass(frozen=True)
+class LeadQuery:
+    """Everything that selects and orders the rows of the lead table. Defaults mean "no filter"."""
+
+    first_name: str = ""
+    last_name: str = ""
+    title: str = ""
+    company: str = ""
+    email: str = ""
+    phone: str = ""
+    worksheet: str = ""
+    source: str = ""
+    job: uuid.UUID | None = None
+    q: str = ""
+    updated_from: date | None = None
+    updated_to: date | None = None
+    created_from: date | None = None
+    created_to: date | None = None
+    has_phone: bool | None = None
+    has_email: bool | None = None
+    # Further conditions, all of which must hold (see Condition).
+    conditions: tuple[Condition, ...] = ()
+    sort: str = DEFAULT_SORT
+    page: int = 1
+    per_page: int = DEFAULT_PER_PAGE
+    # What from_params had to ignore, in words for the user. Not part of the query itself.
+    problems: tuple[str, ...] = field(default=(), compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Code that builds a query directly (the chatbot) gets an error, not a silently different table.
+        if self.sort not in SORT_CHOICES:
+            raise ValueError(f"unknown sort {self.sort!r}")
+        if self.per_page not in PER_PAGE_CHOICES:
+            raise ValueError(f"per_page must be one of {PER_PAGE_CHOICES}")
+        if not 1 <= self.page <= MAX_PAGE:
+            raise ValueError(f"page must be between 1 and {MAX_PAGE}")
+        if len(self.conditions) > MAX_CONDITIONS:
+            raise ValueError(f"at most {MAX_CONDITIONS} conditions")
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str]) -> LeadQuery:
+        """Parse URL parameters (a QueryDict). Never raises: invalid values fall back to the default
+        and are described in `problems`; unknown parameters are ignored."""
+        values: dict[str, object] = {}
+        problems: list[str] = []
+        for name in (*TEXT_FILTERS, "q"):
+            values[name] = _clean_text(params.get(name, ""))
+        if job := _clean_text(params.get("job", "")):
+            try:
+                values["job"] = uuid.UUID(job)
+            except ValueError:
+                problems.append(f"Ignored the import id “{job}”: it is not a valid id.")
+        for name in DATE_FILTERS:
+            if raw := _clean_text(params.get(name, "")):
+                try:
+                    values[name] = _parse_date(raw)
+                except ValueError:
+                    label = name.replace("_", " ").capitalize()
+                    problems.append(f"Ignored “{raw}” for {label}: use a date like 2025-01-31.")
+        for name in PRESENCE_FILTERS:
+            raw = _clean_text(params.get(name, "")).lower()
+            if raw in ("yes", "no"):
+                values[name] = raw == "yes"
+            elif raw:
+                problems.append(f"Ignored “{raw}” for {name.replace('_', ' ')}: use yes or no.")
+        conditions: list[Condition] = []
+        for raw in _param_list(params, "c"):
+            try:
+                condition = Condition.parse(_clean_text(raw))
+            except ValueError as exc:
+                problems.append(f"Ignored the condition “{_clean_text(raw)}”: {exc}.")
+                continue
+            if condition in conditions:
+                continue
+            if len(conditions) == MAX_CONDITIONS:
+                problems.append(f"Used only the first {MAX_CONDITIONS} conditions.")
+                break
+            conditions.append(condition)
+        values["conditions"] = tuple(conditions)
+        sort = _clean_text(params.get("sort", ""))
+        if sort in SORT_CHOICES:
+            values["sort"] = sort
+        elif sort:
+            problems.append(f"Cannot sort by “{sort}”: sorted by last update instead.")
+        per_page = _parse_int(params.get("per_page", ""))
+        if per_page in PER_PAGE_CHOICES:
+            values["per_page"] = per_page
+        elif params.get("per_page"):
+            problems.append(f"Showing {DEFAULT_PER_PAGE} leads per page (choose 25, 50 or 100).")
+        values["page"] = min(max(_parse_int(params.get("page", "")) or 1, 1), MAX_PAGE)
+        return cls(**values, problems=tuple(problems))
+
+    def to_params(self) -> dict[str, str | list[str]]:
+        """The URL parameters that differ from the defaults, in a stable order. Conditions are one
+        repeated parameter, `c`."""
+        params: dict[str, str | list[str]] = {}
+        for spec in dataclasses.fields(self):
+            value = getattr(self, spec.name)
+            if spec.name == "problems" or value == spec.default:
+                continue
+            if spec.name == "conditions":
+                params["c"] = [condition.to_param() for condition in value]
+            elif isinstance(value, bool):
+                params[spec.name] = "yes" if value else "no"
+            elif isinstance(value, date):
+                params[spec.name] = value.isoformat()
+            else:
+                params[spec.name] = str(value)
+        return params
+
+    def querystring(self, **changes: object) -> str:
+        """The URL query string of this query with `changes` applied (without the "?")."""
+        query = dataclasses.replace(self, **changes) if changes else self
+        return urlencode(query.to_params(), doseq=True)
+
+    def replace(self, **changes: object) -> LeadQuery:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def is_filtered(self) -> bool:
+        """Whether any filter is set (sort and paging do not count)."""
+        return self.cleared() != self.replace(page=1)
+
+    def without_condition(self, condition: Condition) -> LeadQuery:
+        """The same table without one of its conditions, back to page 1."""
+        return self.replace(conditions=tuple(c for c in self.conditions if c != condition), page=1)
+
+    def cleared(self) -> LeadQuery:
+        """The same table without filters: keeps sort and page size, back to page 1."""
+        return LeadQuery(sort=self.sort, per_page=self.per_page)
+
+    @property
+    def sort_key(self) -> str:
+        return self.sort.removeprefix("-")
+
+    @property
+    def sort_descending(self) -> bool:
+        return self.sort.startswith("-")
+
+
+def leads_filter(query: LeadQuery, queryset: QuerySet[Lead] | None = None) -> QuerySet[Lead]:
+    """The leads matching `query`, in its order (empty values last in both directions, ties by id)."""
+    queryset = Lead.objects.all() if queryset is None else queryset
+    return queryset.filter(_conditions(query)).order_by(*_ordering(query.sort))
+
+
+def leads_count_capped(queryset: QuerySet[Lead], cap: int = COUNT_CAP) -> int:
+    """COUNT(*) of at most cap + 1 rows: a result above `cap` means "more than cap"."""
+    # Without ordering and with only the id, the database stops after cap + 1 matches.
+    return queryset.order_by().values("pk")[: cap + 1].count()
+
+
+@dataclass(frozen=True)
+class LeadPage:
+    """One page of the table. `query` is the query actually shown (its page clamped to the last)."""
+
+    query: LeadQuery
+    leads: list[Lead]
+    total: int
+    has_next: bool
+
+    @property
+    def count_cap(self) -> int:
+        return COUNT_CAP
+
+    @property
+    def total_is_capped(self) -> bool:
+        """Whether `total` only says "more than count_cap"."""
+        return self.total > COUNT_CAP
+
+    @property
+    def number(self) -> int:
+        return self.query.page
+
+    @property
+    def num_pages(self) -> int | None:
+        """The last page number, or None when the count was capped."""
+        if self.total_is_capped:
+            return None
+        return max(1, -(-self.total // self.query.per_page))
+
+    @property
+    def start(self) -> int:
+        return (self.number - 1) * self.query.per_page + 1 if self.leads else 0
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.leads) - 1 if self.leads else 0
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def past_end(self) -> bool:
+        """A page beyond the last lead, possible only when the count was capped."""
+        return not self.leads and self.number > 1
+
+
+def leads_page(query: LeadQuery) -> LeadPage:
+    """The page `query` asks for, clamped to the last page.
+
+    The rows are read first: when they end on this page they give the exact total, and the count
+    (a full scan for a filter no index serves) is skipped. Otherwise the total is counted, capped.
+    """
+    queryset = leads_filter(query).defer("raw", "remarks")
+    rows = _page_rows(queryset, query)
+    if len(rows) <= query.per_page and (rows or query.page == 1):
+        total = (query.page - 1) * query.per_page + len(rows)
+    else:
+        total = leads_count_capped(queryset, COUNT_CAP)
+        last_page = max(1, -(-total // query.per_page))
+        if not rows and total <= COUNT_CAP:  # past the end: show the last page instead
+            query = query.replace(page=last_page)
+            rows = _page_rows(queryset, query)
+    return LeadPage(
+        query=query, leads=rows[: query.per_page], total=total, has_next=len(rows) > query.per_page
+    )
+
+
+def _page_rows(queryset: QuerySet[Lead], query: LeadQuery) -> list[Lead]:
+    offset = (query.page - 1) * query.per_page
+    # One row more than shown tells whether a next page exists.
+    return list(queryset[offset : offset + query.per_page + 1])
+
+
+def _conditions(query: LeadQuery) -> Q:
+    conditions = Q()
+    for name, model_field in TEXT_FILTERS.items():
+        if value := getattr(query, name):
+            conditions &= Q(**{f"{model_field}__icontains": value})
+    for word in query.q.split()[:MAX_SEARCH_WORDS]:
+        any_field = Q()
+        for model_field in SEARCH_FIELDS:
+            any_field |= Q(**{f"{model_field}__icontains": word})
+        conditions &= any_field
+    if query.job is not None:
+        conditions &= Q(import_job_id=query.job)
+    for name, (model_field, bound) in DATE_FILTERS.items():
+        if (day := getattr(query, name)) is not None:
+            # Compare with the day's boundaries, not `__date`, so the index on the column is used.
+            if bound == "from":
+                conditions &= Q(**{f"{model_field}__gte": _start_of(day)})
+            else:
+                conditions &= Q(**{f"{model_field}__lt": _start_of(day + timedelta(days=1))})
+    for name, model_field in PRESENCE_FILTERS.items():
+        wanted = getattr(query, name)
+        if wanted is not None:
+            conditions &= ~Q(**{model_field: ""}) if wanted else Q(**{model_field: ""})
+    for condition in query.conditions:
+        conditions &= condition_q(condition)
+    return conditions
+
+
+def condition_q(condition: Condition) -> Q:
+    """The database filter of one condition."""
+    if condition.field in DATE_CONDITION_FIELDS:
+        model_field = DATE_CONDITION_FIELDS[condition.field]
+        first, last = condition.days()
+        if condition.op == "before":
+            return Q(**{f"{model_field}__lt": _start_of(first)})
+        if condition.op == "after":
+            return Q(**{f"{model_field}__gte": _start_of(first + timedelta(days=1))})
+        return Q(
+            **{
+                f"{model_field}__gte": _start_of(first),
+                f"{model_field}__lt": _start_of(last + timedelta(days=1)),
+            }
+        )
+    if condition.op in VALUELESS_OPS:
+        if condition.field == "name":
+            empty = Q(first_name="", last_name="")
+        elif condition.field == "email_domain":
+            empty = Q(email="")
+        else:
+            empty = Q(**{CONDITION_COLUMNS[condition.field]: ""})
+        return empty if condition.op == "is_empty" else ~empty
+    lookup_name = TEXT_LOOKUPS[condition.op]
+    value = _word_pattern(condition.value) if condition.op == "word" else condition.value
+    if condition.field in CONDITION_COLUMNS:
+        return Q(**{f"{CONDITION_COLUMNS[condition.field]}__{lookup_name}": value})
+    lookup = {"icontains": IContains, "iexact": IExact, "istartswith": IStartsWith, "iregex": IRegex}
+    if condition.field == "name":
+        # "Ada", "Lovelace" and "Ada Lovelace" all find Ada Lovelace.
+        return (
+            Q(**{f"first_name__{lookup_name}": value})
+            | Q(**{f"last_name__{lookup_name}": value})
+            | Q(lookup[lookup_name](full_name_expression(), value))
+        )
+    return Q(lookup[lookup_name](email_domain_expression(), value))
+
+
+def _word_pattern(value: str) -> str:
+    """A regular expression for `value` as a whole word, read the same by PostgreSQL and Python's re
+    (SQLite): \\W is a non-word character in both, and a backslash before any character that is not a
+    letter or digit makes it literal in both."""
+    escaped = "".join(char if char.isalnum() or char == " " else f"\\{char}" for char in value)
+    return rf"(^|\W){escaped}(\W|$)"
+
+
+def email_domain_expression() -> Substr:
+    """The part of the email after the "@" (emails are stored lower-cased)."""
+    return Substr("email", StrIndex("email", Value("@")) + Value(1), output_field=CharField())
+
+
+def full_name_expression() -> Concat:
+    return Concat("first_name", Value(" "), "last_name", output_field=CharField())
+
+
+def _ordering(sort: str) -> list[OrderBy | str]:
+    descending = sort.startswith("-")
+    ordering: list[OrderBy | str] = []
+    for model_field in SORTS[sort.removeprefix("-")]:
+        if model_field in TEXT_SORT_FIELDS:
+            # "" becomes NULL so that NULLS LAST puts empty values last in both directions.
+            expression = NullIf(Lower(model_field), Value(""))
+            ordering.append(
+                expression.desc(nulls_last=True) if descending else expression.asc(nulls_last=True)
+            )
+        elif Lead._meta.get_field(model_field).null:
+            ordering.append(
+                F(model_field).desc(nulls_last=True) if descending else F(model_field).asc(nulls_last=True)
+            )
+        else:
+            # No NULLS clause on a NOT NULL column: PostgreSQL then matches it to its index.
+            ordering.append(f"-{model_field}" if descending else model_field)
+    ordering.append("-id" if descending else "id")
+    return ordering
+
+
+def _clean_text(value: object) -> str:
+    # PostgreSQL rejects NUL characters in text parameters.
+    return str(value).replace("\x00", "").strip()[:MAX_TEXT_LENGTH]
+
+
+def _param_list(params: Mapping[str, str], name: str) -> list[str]:
+    if hasattr(params, "getlist"):  # a QueryDict: every value of a repeated parameter
+        return list(params.getlist(name))
+    value = params.get(name)
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _parse_condition_date(value: str) -> date:
+    try:
+        return _parse_date(value.strip())
+    except ValueError:
+        raise ValueError(f"“{value}” is not a date like 2025-01-31") from None
+
+
+def _parse_int(value: object) -> int | None:
+    text = _clean_text(value)
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
+        return None
+    return int(text)
+
+
+def _parse_date(value: str) -> date:
+    parsed = date.fromisoformat(value)
+    if not MIN_DATE <= parsed <= MAX_DATE:
+        raise ValueError(value)
+    return parsed
+
+
+def _start_of(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))

@@ -23,6 +23,10 @@ from leads.filters import Condition
 
 from .plans import HELP_TEXT, MAX_LIMIT, Clarification, Plan, plan_validate
 
+# Marks a placeholder for quoted text; a private-use character, removed from questions first.
+QUOTED = "\ue000"
+# A value longer than this is a sentence the parser did not understand, not a company name.
+MAX_VALUE_CHARS = 80
 READ_ONLY_TEXT = (
     "I can only read leads: I cannot delete, change or add anything. "
     "Ask me to count, list or group leads instead."
@@ -228,11 +232,11 @@ class _State:
     def value(self, raw: str) -> str:
         """A value as the user meant it: quoted text as typed, anything else as normalized."""
         raw = raw.strip()
-        match = re.fullmatch(r"qv(\d+)", raw)
+        match = re.fullmatch(r"\ue000(\d+)", raw)
         if match:
             return self.quoted[int(match.group(1))]
         raw = re.sub(r"^(?:the|a|an) ", "", raw)
-        return re.sub(r"qv(\d+)", lambda m: self.quoted[int(m.group(1))], raw)
+        return re.sub(r"\ue000(\d+)", lambda m: self.quoted[int(m.group(1))], raw)
 
     def apply(self, pattern: str | re.Pattern, handle: Callable[[re.Match], bool | None]) -> None:
         """Run `handle` on each match of `pattern`; a match it does not reject is blanked out."""
@@ -241,7 +245,9 @@ class _State:
                 self.text = re.sub(" +", " ", f"{self.text[: match.start()]} | {self.text[match.end() :]}")
 
     def leftover(self) -> list[str]:
-        return [word for word in self.text.split() if word not in FILLER_WORDS and word not in "|,"]
+        """The words no rule used and that are not filler, quoted text shown as typed."""
+        words = [word for word in self.text.split() if word not in FILLER_WORDS and word not in "|,"]
+        return [re.sub(r"\ue000(\d+)", lambda m: f"“{self.quoted[int(m.group(1))]}”", word) for word in words]
 
 
 def offline_plan(question: str, *, previous: Plan | None = None, today: date) -> Plan | Clarification:
@@ -283,11 +289,16 @@ def _follow_up(
         # "What about Initech?": the same question about another value.
         text_filters = [c for c in filters if c.op in ("contains", "equals", "starts_with", "word")]
         value = state.value(" ".join(replacement))
-        if text_filters:
-            old = text_filters[-1]
-            filters[filters.index(old)] = Condition(old.field, old.op, value)
-        else:
-            filters.append(Condition("company", "contains", value))
+        if "or" in replacement or len(value) > MAX_VALUE_CHARS:
+            return _not_understood(replacement)
+        old = text_filters[-1] if text_filters else None
+        try:
+            if old is not None:
+                filters[filters.index(old)] = Condition(old.field, old.op, value)
+            else:
+                filters.append(Condition("company", "contains", value))
+        except ValueError:  # nothing usable left of the value, e.g. an empty quote
+            return _not_understood(replacement)
     elif leftover:
         return _not_understood(leftover)
     for condition in state.filters:
@@ -342,15 +353,17 @@ def _or_clarification() -> Clarification:
 
 
 def _normalize(question: str) -> tuple[str, list[str]]:
-    """Lower-case words separated by single spaces; quoted text replaced by placeholders (qv0, qv1…)
+    """Lower-case words separated by single spaces; quoted text replaced by placeholders (QUOTED + 0, 1…)
     and kept as typed; punctuation that ends a value becomes ","; misspelled keywords corrected."""
     quoted: list[str] = []
 
     def keep(match: re.Match) -> str:
         quoted.append(" ".join(match.group(1).split()))
-        return f" qv{len(quoted) - 1} "
+        return f" {QUOTED}{len(quoted) - 1} "
 
-    text = question.replace("“", '"').replace("”", '"').replace("‘", "'").replace("’", "'")
+    text = (
+        question.replace(QUOTED, "").replace("“", '"').replace("”", '"').replace("‘", "'").replace("’", "'")
+    )
     text = re.sub(r'"([^"]+)"', keep, text)
     text = re.sub(r"(?<!\w)'([^']+)'(?!\w)", keep, text)
     capitalized = {word.lower() for word in re.findall(r"(?<=\s)[A-Z][\w-]*", text)}
@@ -404,7 +417,7 @@ def _words_pattern(words: object) -> str:
 
 _BOUNDARY = _words_pattern(BOUNDARY_WORDS)
 # A value: one to six words, none of them a boundary word; or a quoted placeholder.
-VALUE = rf"(?P<value>qv\d+|(?:(?!(?:{_BOUNDARY})\b)[^\s|,]+)(?: (?!(?:{_BOUNDARY})\b)[^\s|,]+){{0,5}})"
+VALUE = rf"(?P<value>\ue000\d+|(?:(?!(?:{_BOUNDARY})\b)[^\s|,]+)(?: (?!(?:{_BOUNDARY})\b)[^\s|,]+){{0,5}})"
 ISO_DATE = r"\d{4}[-/]\d{1,2}[-/]\d{1,2}"
 MONTH = _words_pattern(MONTHS)
 DATE = rf"(?:{ISO_DATE}|(?:{MONTH}) \d{{1,2}}(?:st|nd|rd|th)?(?: \d{{4}})?|\d{{1,2}}(?:st|nd|rd|th)? (?:{MONTH})(?: \d{{4}})?)"
@@ -494,7 +507,10 @@ def _rule_dates(state: _State) -> None:
             between(date(year, 1, 1), today if word == "this" else date(year, 12, 31))
 
     def last_n(match: re.Match) -> None:
-        amount, unit = _number(match.group("amount")), match.group("unit").rstrip("s")
+        last_n_of(_number(match.group("amount")), match.group("unit"))
+
+    def last_n_of(amount: int, unit: str) -> None:
+        unit = unit.rstrip("s")
         if unit == "day":
             start = today - timedelta(days=amount - 1)
         elif unit == "week":
@@ -506,11 +522,7 @@ def _rule_dates(state: _State) -> None:
         between(start, today)
 
     def month(match: re.Match) -> None:
-        number = MONTHS[match.group("month")]
-        year = int(match.group("year")) if match.group("year") else None
-        if year is None:
-            year = today.year if number <= today.month else today.year - 1
-        between(date(year, number, 1), date(year, number, monthrange(year, number)[1]))
+        between(*_month_days(match, today))
 
     def one_day(op: str) -> Callable[[re.Match], bool | None]:
         def handle(match: re.Match) -> bool | None:
@@ -519,6 +531,17 @@ def _rule_dates(state: _State) -> None:
                 return False
             state.add(field_name, op, day.isoformat())
             return None
+
+        return handle
+
+    def month_bound(op: str) -> Callable[[re.Match], None]:
+        # "before May 2025" is before May 1st, "after May" after May 31st, "since May" from May 1st.
+        def handle(match: re.Match) -> None:
+            first, last = _month_days(match, today)
+            if op == "since":
+                between(first, max(first, today))
+            else:
+                state.add(field_name, op, (first if op == "before" else last).isoformat())
 
         return handle
 
@@ -541,6 +564,10 @@ def _rule_dates(state: _State) -> None:
         rf"\b{verbs}(?:between|from) (?P<first>{DATE}) (?:and|to|until|till|-) (?P<last>{DATE})\b", date_range
     )
     state.apply(rf"\b{verbs}(?:since|from|starting) (?P<date>{DATE})\b", since)
+    month_year = rf"(?P<month>{MONTH})(?: (?P<year>\d{{4}}))?\b"
+    state.apply(rf"\b{verbs}(?:since|starting) {month_year}", month_bound("since"))
+    state.apply(rf"\b{verbs}before {month_year}(?! \d{{1,2}}\b)", month_bound("before"))
+    state.apply(rf"\b{verbs}after {month_year}(?! \d{{1,2}}\b)", month_bound("after"))
     state.apply(rf"\b{verbs}before (?P<date>{DATE})\b", one_day("before"))
     state.apply(rf"\b{verbs}after (?P<date>{DATE})\b", one_day("after"))
     state.apply(rf"\b{verbs}(?:on )?(?P<date>{DATE})\b", one_day("equals"))
@@ -548,8 +575,13 @@ def _rule_dates(state: _State) -> None:
         rf"\b{verbs}(?:(?:in|during|over|within|from|for) )?(?:the )?(?:last|past|previous) {AMOUNT} {UNITS}\b",
         last_n,
     )
+    # "the past month" is the last 30 days or so; "last month" is the calendar month before this one.
     state.apply(
-        rf"\b{verbs}(?:(?:in|during|from|for) )?(?P<which>this|last|previous|the past) (?P<unit>week|month|year)\b",
+        rf"\b{verbs}(?:(?:in|during|over|within|from|for) )?(?:the )?past (?P<unit>day|week|month|year)\b",
+        lambda m: last_n_of(1, m.group("unit")),
+    )
+    state.apply(
+        rf"\b{verbs}(?:(?:in|during|from|for) )?(?P<which>this|last|previous) (?P<unit>week|month|year)\b",
         relative,
     )
     state.apply(rf"\b{verbs}(?:(?:in|during|from|for) )?(?P<month>{MONTH})(?: (?P<year>\d{{4}}))?\b", month)
@@ -697,7 +729,7 @@ def _rule_files_sheets_domains(state: _State) -> None:
         lambda m: state.add("source", "contains", m.group("value")),
     )
     state.apply(
-        r"\b(?:from|in) (?:the )?(?P<value>qv\d+|[\w.\-]+(?: [\w.\-]+)?) (?:file|upload|import|spreadsheet)\b",
+        r"\b(?:from|in) (?:the )?(?P<value>\ue000\d+|[\w.\-]+(?: [\w.\-]+)?) (?:file|upload|import|spreadsheet)\b",
         lambda m: (
             False if m.group("value") in FILLER_WORDS else state.add("source", "contains", m.group("value"))
         ),
@@ -711,11 +743,11 @@ def _rule_files_sheets_domains(state: _State) -> None:
         lambda m: state.add("worksheet", "contains", m.group("value").replace(" ", "")),
     )
     state.apply(
-        r"\b(?:(?:from|in|on) )?(?:the )?(?:worksheet|sheet|tab) (?:named |called )?(?P<value>qv\d+|[\w.\-]+)",
+        r"\b(?:(?:from|in|on) )?(?:the )?(?:worksheet|sheet|tab) (?:named |called )?(?P<value>\ue000\d+|[\w.\-]+)",
         lambda m: state.add("worksheet", "contains", m.group("value")),
     )
     state.apply(
-        r"\b(?:(?:from|in|on) )?(?:the )?(?P<value>qv\d+|[\w.\-]+) (?:worksheet|sheet|tab)\b",
+        r"\b(?:(?:from|in|on) )?(?:the )?(?P<value>\ue000\d+|[\w.\-]+) (?:worksheet|sheet|tab)\b",
         lambda m: (
             False
             if m.group("value") in FILLER_WORDS
@@ -787,7 +819,7 @@ def _rule_location(state: _State) -> None:
         return None
 
     state.apply(
-        r"\b(?:(?:in|at|from) )?(?P<value>qv\d+|[\w.\-]+) based\b(?: (?:companies|company|firms|businesses|organizations))?",
+        r"\b(?:(?:in|at|from) )?(?P<value>\ue000\d+|[\w.\-]+) based\b(?: (?:companies|company|firms|businesses|organizations))?",
         place,
     )
     state.apply(rf"\b(?:based|located|headquartered|situated|living|residing|who live) in {VALUE}", place)
@@ -809,7 +841,7 @@ def _rule_company(state: _State) -> None:
         company,
     )
     state.apply(
-        r"(?:^| )(?P<value>qv\d+|[a-z][\w&.\-]*) (?=(?:leads|employees|staff|people|contacts)\b)",
+        r"(?:^| )(?P<value>\ue000\d+|[a-z][\w&.\-]*) (?=(?:leads|employees|staff|people|contacts)\b)",
         lambda m: False if m.group("value") in VOCABULARY else company(m),
     )
 
@@ -875,6 +907,15 @@ def _parse_day(text: str, today: date) -> date | None:
         return date(year, month, day)
     except ValueError:
         return None
+
+
+def _month_days(match: re.Match, today: date) -> tuple[date, date]:
+    """First and last day of a named month; without a year, the latest one that has begun."""
+    number = MONTHS[match.group("month")]
+    year = int(match.group("year")) if match.group("year") else None
+    if year is None:
+        year = today.year if number <= today.month else today.year - 1
+    return date(year, number, 1), date(year, number, monthrange(year, number)[1])
 
 
 def _months_before(day: date, months: int) -> date:

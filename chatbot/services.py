@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from datetime import date
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.db import transaction
@@ -52,6 +53,8 @@ RATE_LIMIT_PER_MINUTE = 20
 HISTORY_LIMIT = 50
 # A chat answer is awaited by a person: one retry, not the standardizer's patient schedule.
 LLM_MAX_ATTEMPTS = 2
+# Seconds a person waits for one model call before the friendly retry message.
+CHAT_READ_TIMEOUT_SECONDS = 20.0
 UNAVAILABLE_TEXT = "The assistant is not available right now (ref {ref}). Please try again in a minute."
 
 # Byte-stable prefix (DeepSeek caches prompt prefixes); the date and previous plan are appended.
@@ -166,7 +169,11 @@ def chat_plan(text: str, *, previous: Plan | None, today: date, ref: str = "") -
     previous_json = json.dumps(previous.to_dict(), ensure_ascii=False) if previous else "none"
     system = f"{SYSTEM_PROMPT}\nToday is {today:%A} {today.isoformat()}.\nPrevious plan: {previous_json}\n"
     completion = deepseek.chat_json(
-        system=system, user=text, max_attempts=LLM_MAX_ATTEMPTS, log_extra={"chat_ref": ref}
+        system=system,
+        user=text,
+        max_attempts=LLM_MAX_ATTEMPTS,
+        log_extra={"chat_ref": ref},
+        read_timeout=min(settings.DEEPSEEK_READ_TIMEOUT, CHAT_READ_TIMEOUT_SECONDS),
     )
     return plan_validate(completion.data)
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 import json
 import logging
 
-CORRELATION_FIELDS = ("job_id", "batch_id", "batch_number", "attempt", "duration_ms", "status_code")
+CORRELATION_FIELDS = (
+    "job_id",
+    "batch_id",
+    "chat_ref",
+    "batch_number",
+    "attempt",
+    "duration_ms",
+    "status_code",
+)
 
 
 class JsonFormatter(logging.Formatter):

@@ -7,6 +7,8 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from .fields import OrderedJSONField
+
 # The fields a standardizer fills, in the order of the wire contract (camelCase there).
 LEAD_FIELDS = ("first_name", "last_name", "title", "company", "email", "phone", "remarks")
 
@@ -26,7 +28,7 @@ class Lead(models.Model):
     source_row = models.PositiveIntegerField(null=True, blank=True)
     # Position of the row within its import, so out-of-order batches still let the later row win.
     source_sequence = models.PositiveIntegerField(null=True, blank=True)
-    raw = models.JSONField(default=dict, blank=True)
+    raw = OrderedJSONField(default=dict, blank=True)
     import_job = models.ForeignKey(
         "processing.ImportJob",
         null=True,
@@ -79,7 +81,7 @@ class LeadRevision(models.Model):
     )
     action = models.CharField(max_length=10, choices=Action.choices)
     # LEAD_FIELDS and provenance as they were before an update (JSON-ready); empty for a creation.
-    before = models.JSONField(default=dict, blank=True)
+    before = OrderedJSONField(default=dict, blank=True)
     # Equal to the lead's updated_at right after this write, so a later change shows as a later time.
     created_at = models.DateTimeField(default=timezone.now)
 

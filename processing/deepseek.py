@@ -119,6 +119,7 @@ def chat_json(
     guard: Callable[[], AbstractContextManager] = contextlib.nullcontext,
     max_attempts: int | None = None,
     log_extra: dict | None = None,
+    read_timeout: float | None = None,
 ) -> Completion:
     """Send one JSON-mode chat completion and return the parsed JSON object of the reply.
 
@@ -147,7 +148,8 @@ def chat_json(
     }
     # requests' json= escapes every non-ASCII character; raw UTF-8 keeps non-Latin sheets compact.
     payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
-    timeout = (settings.DEEPSEEK_CONNECT_TIMEOUT, settings.DEEPSEEK_READ_TIMEOUT)
+    # A person waiting on a chat answer needs a shorter read timeout than a batch worker.
+    timeout = (settings.DEEPSEEK_CONNECT_TIMEOUT, read_timeout or settings.DEEPSEEK_READ_TIMEOUT)
     extra = dict(log_extra or {})
     prompt_tokens = completion_tokens = 0
     failure: _Failure | None = None

@@ -10,6 +10,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from leads.fields import OrderedJSONField
+
 
 class ImportJob(models.Model):
     class Status(models.TextChoices):
@@ -134,7 +136,7 @@ class ImportBatch(models.Model):
     total_batches = models.PositiveIntegerField()
     source_file = models.CharField(max_length=255)
     # The seed's message body: raw rows ({header: value}, plus "_worksheet", "_row", "_seq").
-    rows = models.JSONField(default=list)
+    rows = OrderedJSONField(default=list)
     environment = models.CharField(max_length=50, blank=True)
     timestamp = models.DateTimeField(default=timezone.now)
 

@@ -605,3 +605,13 @@ def test_lost_split_task_is_enqueued_again(tmp_path):
 
     job.refresh_from_db()
     assert job.status == ImportJob.Status.COMPLETED and job.leads_created == 10
+
+
+def test_raw_rows_keep_the_file_column_order(import_file, samples):
+    # PostgreSQL's jsonb sorts object keys; the lead page and the problem-row CSV must not.
+    job = import_file(samples / "latin1_semicolon.csv")
+
+    lead = Lead.objects.get(email="pchechi@contoso.com")
+    assert list(lead.raw) == ["Nome", "Cognome", "Azienda", "Email", "Telefono"]
+    first_row = job.batches.order_by("batch_number").first().rows[0]
+    assert [key for key in first_row if not key.startswith("_")] == list(lead.raw)

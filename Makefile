@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PG_URL ?= postgres://postgres@127.0.0.1:5432/easycrm
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run test test-sqlite test-integration test-postgres postgres bench lint setup migrate
+.PHONY: run test test-sqlite test-integration test-postgres test-browser postgres bench bench-smoke lint setup migrate
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,26 +32,41 @@ run: migrate
 	$(VENV)/bin/gunicorn easycrm.wsgi --bind 127.0.0.1:8000 --workers 2 --threads 4 --access-logfile - & \
 	wait
 
-# The whole suite on SQLite (fast tests, then the integration tests), then all of it again on
-# PostgreSQL (started here if it is not running).
-test: setup test-sqlite test-integration test-postgres
+# The whole suite on SQLite (fast tests, then the integration tests), then again on PostgreSQL
+# (started here if it is not running), then the browser tests. Those run on SQLite only: what they
+# add is the browser, and the PostgreSQL run covers every view and query beneath it.
+test: setup test-sqlite test-integration test-postgres test-browser bench-smoke
 
 test-sqlite: setup
-	$(PY) -m pytest -q -m "not slow and not s3 and not postgres"
+	$(PY) -m pytest -q -m "not slow and not s3 and not postgres and not browser"
 
 # Real task-queue workers (ORM and Redis brokers, a killed cluster) and a real S3 server (SeaweedFS).
 test-integration: setup
-	$(PY) -m pytest -q -m "(slow or s3) and not postgres"
+	$(PY) -m pytest -q -m "(slow or s3) and not postgres and not browser"
 
 test-postgres: setup postgres
-	DATABASE_URL=$(PG_URL) $(PY) -m pytest -q
+	DATABASE_URL=$(PG_URL) $(PY) -m pytest -q -m "not browser"
+
+# Headless Debian Chromium through Playwright, against gunicorn and both task clusters. A missing
+# Chromium fails here, loudly: a skipped browser suite would pass CI without testing anything.
+CHROMIUM ?= /usr/bin/chromium
+export CHROMIUM
+test-browser: setup
+	@test -x "$(CHROMIUM)" || { echo "test-browser: Chromium not found at $(CHROMIUM) (apt-get install -y chromium; .ci/run does)" >&2; exit 1; }
+	$(PY) -m pytest -q -m "browser and not postgres"
 
 postgres:
 	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
 	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; echo "PostgreSQL did not start" >&2; exit 1
 
-bench: setup
+bench: setup postgres
 	$(PY) bench/run.py
+	$(PY) bench/table.py
+
+# Small sizes of every benchmark, run by `make test` so they cannot rot.
+bench-smoke: setup postgres
+	$(PY) bench/run.py --quick
+	$(PY) bench/table.py --quick
 
 lint: setup
 	$(VENV)/bin/ruff format --check .

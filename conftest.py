@@ -17,3 +17,7 @@ def fake_deepseek(settings):
         settings.DEEPSEEK_CONNECT_TIMEOUT = 1.0
         settings.DEEPSEEK_BACKOFF_SECONDS = 0.01
         yield fake
+
+
+# The browser tests' fixtures: the app as real processes (gunicorn, both task clusters) and Chromium.
+pytest_plugins = ["processing.tests.app_server"]

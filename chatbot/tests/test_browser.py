@@ -1,0 +1,83 @@
+"""The chat panel in a real browser (headless Chromium, the app under gunicorn with DEBUG off: see
+processing/tests/app_server.py): Enter sends and Shift+Enter adds a line, the answer arrives without
+a page load, markup in a question stays text, the server's length check shows, and "Show in table"
+opens the lead table with the same leads."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from leads.models import Lead
+from processing.tests.app_server import screenshot
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_asking_in_the_panel_and_opening_the_answer_in_the_table(open_page, role_user):
+    for first_name, company, phone in [
+        ("Ada", "Globex", "+15550100"),
+        ("Bob", "Globex", ""),
+        ("Cid", "Initech", ""),
+    ]:
+        Lead.objects.create(first_name=first_name, company=company, phone=phone)
+    page = open_page(role_user("victor", "viewer"))
+    page.goto("/")
+    page.get_by_text("Ask about your leads").click()
+    box = page.get_by_label("Your question")
+    messages = page.locator("#chat-messages .chat-message")
+
+    box.fill("How many leads")
+    box.press("Shift+Enter")
+    box.press_sequentially(" from Globex?")
+    expect(box).to_have_value("How many leads\n from Globex?")
+    expect(page.locator("#chat-count")).to_have_text("28 / 500")
+    expect(messages).to_have_count(0)
+
+    box.fill("How many leads from Globex?")
+    box.press("Enter")
+    expect(messages.nth(1)).to_contain_text("There are 2 matching leads.")
+    expect(messages.nth(1)).to_contain_text("count · company contains 'globex'")
+    expect(messages.nth(0)).to_contain_text("How many leads from Globex?")
+    expect(box).to_have_value("")
+
+    page.evaluate("window.__chatMarker = 1")  # gone if anything reloads the page
+    box.fill("<script>window.__xss = 1</script> and how many of them have a phone?")
+    box.press("Enter")
+    expect(messages).to_have_count(4)
+    expect(messages.nth(2)).to_contain_text("<script>window.__xss = 1</script>")
+    assert page.evaluate("window.__xss") is None
+
+    box.fill("and how many of them have a phone?")
+    box.press("Enter")
+    expect(messages.nth(5)).to_contain_text("There is 1 matching lead.")
+    assert page.evaluate("window.__chatMarker") == 1
+    screenshot(page, "chat-panel")
+
+    messages.nth(5).get_by_role("link", name="Show in table").click()
+    expect(page).to_have_url(re.compile(r"/\?company=globex&has_phone=yes$"))
+    expect(page.locator("#lead-table .lead-summary")).to_contain_text("Showing 1–1 of 1")
+    expect(page.locator("#lead-table tbody tr")).to_have_count(1)
+    expect(page.locator("#lead-table tbody")).to_contain_text("Ada")
+
+
+def test_the_server_refuses_an_over_long_question_and_keeps_it_in_the_box(open_page, role_user):
+    page = open_page(role_user("victor", "viewer"))
+    page.goto("/chat/")
+    box = page.get_by_label("Your question")
+
+    box.fill("x" * 600)
+    expect(box).to_have_value("x" * 500)  # the browser stops at maxlength
+    # A script (or an old browser) can still send more; the server says why.
+    page.evaluate(
+        "const box = document.getElementById('chat-question'); box.removeAttribute('maxlength'); box.value = 'y'.repeat(501)"
+    )
+    box.press("Enter")
+
+    expect(page.get_by_role("alert")).to_have_text(
+        "A question can have at most 500 characters (this one has 501)."
+    )
+    expect(box).to_have_value("y" * 501)
+    expect(page.locator("#chat-messages .chat-message")).to_have_count(0)

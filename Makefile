@@ -60,12 +60,12 @@ postgres:
 	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; echo "PostgreSQL did not start" >&2; exit 1
 
 bench: setup postgres
-	$(PY) bench/run.py
+	$(PY) bench/run.py --no-debug
 	$(PY) bench/table.py
 
 # Small sizes of every benchmark, run by `make test` so they cannot rot.
 bench-smoke: setup postgres
-	$(PY) bench/run.py --quick
+	$(PY) bench/run.py --quick --no-debug
 	$(PY) bench/table.py --quick
 
 lint: setup

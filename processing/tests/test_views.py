@@ -7,7 +7,6 @@ import io
 import uuid
 
 import pytest
-from django.contrib.auth.models import Group
 from django.contrib.messages import get_messages
 from django.core.files import File
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -30,35 +29,6 @@ ACTION_URLS = ["processing:cancel", "processing:retry", "processing:undo"]
 def media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     return settings.MEDIA_ROOT
-
-
-def _user(django_user_model, name: str, group: str | None):
-    user = django_user_model.objects.create_user(name)  # no password: hashing one costs ~0.3 s
-    if group:
-        user.groups.add(Group.objects.get(name=group))
-    return user
-
-
-@pytest.fixture
-def importer(django_user_model):
-    return _user(django_user_model, "imogen", "importer")
-
-
-@pytest.fixture
-def viewer(django_user_model):
-    return _user(django_user_model, "victor", "viewer")
-
-
-@pytest.fixture
-def importer_client(client, importer):
-    client.force_login(importer)
-    return client
-
-
-@pytest.fixture
-def viewer_client(client, viewer):
-    client.force_login(viewer)
-    return client
 
 
 @pytest.fixture
@@ -114,8 +84,8 @@ def test_htmx_poll_after_logout_gets_401_with_login_redirect(client, running_job
 
 
 @pytest.mark.parametrize("name", ["processing:list", *READ_URLS])
-def test_user_without_a_role_cannot_see_imports(client, django_user_model, finished_job, name):
-    client.force_login(_user(django_user_model, "nobody", None))
+def test_user_without_a_role_cannot_see_imports(outsider_client, finished_job, name):
+    client = outsider_client
     args = [] if name == "processing:list" else [finished_job.pk]
 
     assert client.get(reverse(name, args=args)).status_code == 403

@@ -8,6 +8,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.core.files import File
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
@@ -185,14 +186,8 @@ def test_too_many_rows_fails_the_job_and_keeps_no_batches(import_file, tmp_path,
 
 def test_batches_carry_the_seed_message_fields(tmp_path, settings):
     settings.LEAD_BATCH_SIZE = 4
-    path = write_csv(tmp_path / "fields.csv", HEADER, people(10))
-    with path.open("rb") as handle:
-        from django.core.files import File
+    job = _start_and_split(write_csv(tmp_path / "fields.csv", HEADER, people(10)))
 
-        job = services.import_start(file=File(handle), filename="fields.csv", enqueue=False)
-    assert services.import_split(job=job)
-
-    job.refresh_from_db()
     batches = list(job.batches.order_by("batch_number"))
     assert (job.total_rows, job.total_batches) == (10, 3)
     assert [len(b.rows) for b in batches] == [4, 4, 2]
@@ -202,15 +197,21 @@ def test_batches_carry_the_seed_message_fields(tmp_path, settings):
     assert all(b.status == ImportBatch.Status.QUEUED for b in batches)
 
 
-def _split(tmp_path, rows: int = 30) -> ImportJob:
-    from django.core.files import File
-
-    path = write_csv(tmp_path / "leads.csv", HEADER, people(rows))
+def _start(path) -> ImportJob:
+    """Store a file as the upload does, without queuing its split (the test drives each step)."""
     with path.open("rb") as handle:
-        job = services.import_start(file=File(handle), filename="leads.csv", enqueue=False)
+        return services.import_start(file=File(handle), filename=path.name, enqueue=False)
+
+
+def _start_and_split(path) -> ImportJob:
+    job = _start(path)
     assert services.import_split(job=job)
     job.refresh_from_db()
     return job
+
+
+def _split(tmp_path, rows: int = 30) -> ImportJob:
+    return _start_and_split(write_csv(tmp_path / "leads.csv", HEADER, people(rows)))
 
 
 def test_redelivered_batch_task_changes_nothing(tmp_path):
@@ -418,12 +419,7 @@ def test_model_cannot_inject_values_the_row_does_not_contain(import_file, tmp_pa
 def test_concurrent_deepseek_calls_never_exceed_the_cap(tmp_path, fake_deepseek, settings):
     settings.DEEPSEEK_CONCURRENCY = 5
     fake_deepseek.latency = 0.15
-    path = write_csv(tmp_path / "cap.csv", HEADER, people(200))
-    from django.core.files import File
-
-    with path.open("rb") as handle:
-        job = services.import_start(file=File(handle), filename="cap.csv", enqueue=False)
-    assert services.import_split(job=job)
+    job = _start_and_split(write_csv(tmp_path / "cap.csv", HEADER, people(200)))
     batch_ids = list(job.batches.values_list("id", flat=True))
 
     def worker(ids):
@@ -451,12 +447,7 @@ def test_concurrent_batches_with_the_same_emails_create_no_twins(tmp_path, setti
     settings.LEAD_BATCH_SIZE = 10
     shared = people(10, domain="twins.example")
     # Four batches holding the same ten people, processed at the same moment.
-    path = write_csv(tmp_path / "twins.csv", HEADER, shared * 4)
-    from django.core.files import File
-
-    with path.open("rb") as handle:
-        job = services.import_start(file=File(handle), filename="twins.csv", enqueue=False)
-    assert services.import_split(job=job)
+    job = _start_and_split(write_csv(tmp_path / "twins.csv", HEADER, shared * 4))
     barrier = threading.Barrier(4)
 
     def worker(batch_id):
@@ -594,11 +585,7 @@ def test_job_making_progress_is_not_requeued(tmp_path):
 
 
 def test_lost_split_task_is_enqueued_again(tmp_path):
-    from django.core.files import File
-
-    path = write_csv(tmp_path / "lost.csv", HEADER, people(10))
-    with path.open("rb") as handle:
-        job = services.import_start(file=File(handle), filename="lost.csv", enqueue=False)
+    job = _start(write_csv(tmp_path / "lost.csv", HEADER, people(10)))
     ImportJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(hours=1))
 
     services.batches_requeue_stale(older_than=timedelta(minutes=10))

@@ -60,6 +60,69 @@ def leads_by_email(emails: list[str]) -> dict[str, Lead]:
     return {lead.email: lead for lead in queryset}
 
 
+def leads_upsert(
+    *, rows: list[tuple[dict[str, str], dict]], job: ImportJob | None, source_file: str
+) -> list[RowOutcome]:
+    """Upsert a batch of (fields, raw) rows in file order; one outcome per row, same order.
+
+    Rows with a new email (or none) are inserted with one bulk insert; rows whose email the database
+    or an earlier row of the batch already has go through lead_upsert one by one, after it, so the
+    later row still wins. If the bulk insert loses a race to another batch, every row takes the
+    row-by-row path.
+    """
+    known = leads_by_email([normalize_email(fields.get("email", "")) for fields, _ in rows])
+    outcomes: list[RowOutcome | None] = [None] * len(rows)
+    fresh: list[tuple[int, Lead]] = []
+    seen: set[str] = set()
+    for index, (fields, raw) in enumerate(rows):
+        values, provenance = _lead_values(fields, raw, job, source_file)
+        email = values["email"]
+        if email and (email in known or email in seen):
+            continue
+        seen.add(email)
+        fresh.append((index, Lead(**values, **provenance)))
+    if fresh:
+        try:
+            with transaction.atomic():
+                created = Lead.objects.bulk_create([lead for _, lead in fresh])
+                if job is not None:
+                    LeadRevision.objects.bulk_create(
+                        LeadRevision(
+                            lead=lead, job=job, action=LeadRevision.Action.CREATED, created_at=lead.updated_at
+                        )
+                        for lead in created
+                    )
+        except IntegrityError:
+            fresh = []  # another batch inserted one of these emails meanwhile
+        for index, lead in fresh:
+            outcomes[index] = RowOutcome("created", lead_id=lead.pk)
+            if lead.email:
+                known[lead.email] = lead
+    for index, (fields, raw) in enumerate(rows):
+        if outcomes[index] is None:
+            outcomes[index] = lead_upsert(
+                fields=fields, raw=raw, job=job, source_file=source_file, known=known
+            )
+    return outcomes
+
+
+def _lead_values(
+    fields: dict[str, str], raw: dict, job: ImportJob | None, source_file: str
+) -> tuple[dict, dict]:
+    """A row's lead fields (email normalized) and its provenance, as Lead keyword arguments."""
+    values = {name: fields.get(name, "") for name in LEAD_FIELDS}
+    values["email"] = normalize_email(values["email"])
+    provenance = {
+        "source_file": source_file,
+        "worksheet": str(raw.get("_worksheet", ""))[:255],
+        "source_row": raw.get("_row"),
+        "source_sequence": raw.get("_seq"),
+        "raw": {k: v for k, v in raw.items() if not k.startswith("_")},
+        "import_job": job,
+    }
+    return values, provenance
+
+
 def lead_upsert(
     *,
     fields: dict[str, str],
@@ -75,17 +138,8 @@ def lead_upsert(
     unique constraint) is retried as an update instead of failing the batch. `known` (from
     leads_by_email, in this transaction) spares the lookup query and is kept up to date.
     """
-    email = normalize_email(fields.get("email", ""))
-    provenance = {
-        "source_file": source_file,
-        "worksheet": str(raw.get("_worksheet", ""))[:255],
-        "source_row": raw.get("_row"),
-        "source_sequence": raw.get("_seq"),
-        "raw": {k: v for k, v in raw.items() if not k.startswith("_")},
-        "import_job": job,
-    }
-    values = {name: fields.get(name, "") for name in LEAD_FIELDS}
-    values["email"] = email
+    values, provenance = _lead_values(fields, raw, job, source_file)
+    email = values["email"]
     if not email:
         with transaction.atomic():
             lead = Lead.objects.create(**values, **provenance)

@@ -29,7 +29,7 @@ from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
 from leads.models import Lead, LeadRevision
-from leads.services import SNAPSHOT_FIELDS, lead_upsert, leads_by_email, neutralize_cell, normalize_email
+from leads.services import SNAPSHOT_FIELDS, RowOutcome, leads_upsert, neutralize_cell
 
 from . import deepseek
 from .models import ImportBatch, ImportJob, LlmSlot
@@ -299,20 +299,23 @@ def _batch_store(batch: ImportBatch, token: uuid.UUID, cleaned: list, usage: _Us
     counts = {"created": 0, "updated": 0, "skipped": 0}
     results = []
     with transaction.atomic():
-        known = leads_by_email(
-            [normalize_email(lead.fields.get("email", "")) for lead in cleaned if not lead.skip_reason]
-        )
-        for raw, lead in zip(batch.rows, cleaned, strict=True):
-            if lead.skip_reason:
-                outcome_name, reason, lead_id = "skipped", lead.skip_reason, None
-            else:
-                fields = {FIELD_NAMES.get(name, name): value for name, value in lead.fields.items()}
-                outcome = lead_upsert(
-                    fields=fields, raw=raw, job=batch.job, source_file=batch.source_file, known=known
+        usable = [(index, lead) for index, lead in enumerate(cleaned) if not lead.skip_reason]
+        stored = leads_upsert(
+            rows=[
+                (
+                    {FIELD_NAMES.get(name, name): value for name, value in lead.fields.items()},
+                    batch.rows[index],
                 )
-                outcome_name, reason, lead_id = outcome.outcome, outcome.reason, outcome.lead_id
-            counts[outcome_name] += 1
-            results.append(_result(raw, outcome_name, reason, lead_id))
+                for index, lead in usable
+            ],
+            job=batch.job,
+            source_file=batch.source_file,
+        )
+        outcomes = {index: outcome for (index, _), outcome in zip(usable, stored, strict=True)}
+        for index, (raw, lead) in enumerate(zip(batch.rows, cleaned, strict=True)):
+            outcome = outcomes.get(index) or RowOutcome("skipped", reason=lead.skip_reason)
+            counts[outcome.outcome] += 1
+            results.append(_result(raw, outcome.outcome, outcome.reason, outcome.lead_id))
         closed = ImportBatch.objects.filter(_claimed(token), pk=batch.pk).update(
             status=ImportBatch.Status.DONE,
             results=results,

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PG_URL ?= postgres://postgres@127.0.0.1:5432/easycrm
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run test test-sqlite test-integration test-postgres test-browser postgres bench bench-smoke lint setup migrate
+.PHONY: check-clean run test test-sqlite test-integration test-postgres test-browser postgres bench bench-smoke lint setup migrate
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,10 +32,10 @@ run: migrate
 	$(VENV)/bin/gunicorn easycrm.wsgi --bind 127.0.0.1:8000 --workers 2 --threads 4 --access-logfile - & \
 	wait
 
-# The whole suite on SQLite (fast tests, then the integration tests), then again on PostgreSQL
-# (started here if it is not running), then the browser tests. Those run on SQLite only: what they
+# Lint (ruff format --check + ruff check), the whole suite on SQLite (fast tests, then the integration
+# tests), again on PostgreSQL (started here if it is not running), then the browser tests. Those run on SQLite only: what they
 # add is the browser, and the PostgreSQL run covers every view and query beneath it.
-test: setup test-sqlite test-integration test-postgres test-browser bench-smoke
+test: setup lint test-sqlite test-integration test-postgres test-browser bench-smoke check-clean
 
 test-sqlite: setup
 	$(PY) -m pytest -q -m "not slow and not s3 and not postgres and not browser"
@@ -54,6 +54,11 @@ export CHROMIUM
 test-browser: setup
 	@test -x "$(CHROMIUM)" || { echo "test-browser: Chromium not found at $(CHROMIUM) (apt-get install -y chromium; .ci/run does)" >&2; exit 1; }
 	$(PY) -m pytest -q -m "browser and not postgres"
+
+# A test run must leave the checkout as it found it (uploads go to tmp_path, see conftest.py).
+check-clean:
+	@left=$$(git ls-files --others --exclude-standard 2>/dev/null; find var/media -type f 2>/dev/null); \
+	if [ -n "$$left" ]; then echo "The test run left files behind:" >&2; echo "$$left" | head -20 >&2; exit 1; fi
 
 postgres:
 	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start

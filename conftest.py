@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from django.contrib.auth.models import Group
+
+from easycrm.testing.files import SAMPLES
+
+
+@pytest.fixture(autouse=True)
+def _media_in_tmp_path(settings, tmp_path) -> None:
+    """Uploads a test stores go to its tmp_path: a run leaves the checkout as it found it."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
+@pytest.fixture
+def samples() -> Path:
+    """The sample files kept in the repository (processing/tests/data)."""
+    return SAMPLES
 
 
 @pytest.fixture
 def fake_deepseek(settings):
     """A FakeDeepSeek on a random local port, with the DeepSeek settings pointed at it."""
-    from processing.tests.fake_deepseek import FakeDeepSeek
+    from llm.fake_server import FakeDeepSeek
 
     with FakeDeepSeek(api_key="test-key") as fake:
         settings.DEEPSEEK_API_KEY = "test-key"
@@ -65,4 +81,4 @@ def outsider_client(client, outsider):
 
 
 # The browser tests' fixtures: the app as real processes (gunicorn, both task clusters) and Chromium.
-pytest_plugins = ["processing.tests.app_server"]
+pytest_plugins = ["easycrm.testing.app_server"]

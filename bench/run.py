@@ -41,7 +41,7 @@ OUT_DIR = ROOT / "bench" / "out"
 PYTHON = sys.executable
 SEED = 20260301
 
-# Figures from /work/shared/DESIGN.md, "Facts already measured here" (2 cores, Python 3.11, 100k rows).
+# Figures from the design notes ("Facts already measured here") (2 cores, Python 3.11, 100k rows).
 DESIGN_FACTS = {
     "xlsx_pandas_calamine_s": 1.44,
     "xlsx_openpyxl_read_only_s": 9.7,
@@ -512,7 +512,7 @@ def parse_only(path: Path) -> dict:
 
 
 def deepseek_bench(path: Path, rows: int, work: Path, timeout: float) -> dict:
-    from processing.tests.fake_deepseek import FakeDeepSeek
+    from llm.fake_server import FakeDeepSeek
 
     class TimedFake(FakeDeepSeek):
         """Also records when the first call arrived and the last one left."""

@@ -8,8 +8,8 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
+from easycrm.testing.http import HTMX  # noqa: F401 - re-exported for the chatbot tests
 from leads.models import Lead
-from leads.tests.conftest import HTMX  # noqa: F401 - re-exported for the chatbot tests
 
 # "Today" for the evaluation set: a Wednesday, so "this week" is Monday 9 to Wednesday 11 June.
 TODAY = date(2025, 6, 11)

@@ -1,5 +1,5 @@
 """The chat panel in a real browser (headless Chromium, the app under gunicorn with DEBUG off: see
-processing/tests/app_server.py): Enter sends and Shift+Enter adds a line, the answer arrives without
+easycrm/testing/app_server.py): Enter sends and Shift+Enter adds a line, the answer arrives without
 a page load, markup in a question stays text, the server's length check shows, and "Show in table"
 opens the lead table with the same leads."""
 
@@ -10,8 +10,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from easycrm.testing.app_server import screenshot
 from leads.models import Lead
-from processing.tests.app_server import screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

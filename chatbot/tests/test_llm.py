@@ -1,4 +1,4 @@
-"""Plans from DeepSeek (the fake server of processing/tests/fake_deepseek.py): what is sent, and that
+"""Plans from DeepSeek (the fake server of llm/fake_server.py): what is sent, and that
 whatever comes back is validated before it runs and rendered from the database."""
 
 from __future__ import annotations

@@ -9,9 +9,8 @@ from django.urls import reverse
 
 from chatbot import services
 from chatbot.models import Conversation, Message
+from easycrm.testing.http import HTMX
 from leads.models import Lead
-
-from .conftest import HTMX
 
 pytestmark = pytest.mark.django_db
 

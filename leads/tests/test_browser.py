@@ -1,5 +1,5 @@
 """The lead pages in a real browser (headless Chromium through Playwright), served by gunicorn with
-DEBUG off (processing/tests/app_server.py): log in, filter and sort without a page load, open a
+DEBUG off (easycrm/testing/app_server.py): log in, filter and sort without a page load, open a
 lead, export CSV, markup shown as text, and what a viewer is not offered."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from easycrm.testing.app_server import screenshot
 from leads.models import Lead
 from leads.services import EXPORT_HEADER
-from processing.tests.app_server import screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -10,11 +10,10 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
+from easycrm.testing.http import HTMX
 from leads import filters
 from leads.models import Lead
 from processing.models import ImportJob
-
-from .conftest import HTMX
 
 pytestmark = pytest.mark.django_db
 

@@ -1,3 +1,5 @@
+"""The processing tests' upload helper (sample files and CSV writers: easycrm.testing.files)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,15 +9,6 @@ from django.core.files import File
 
 from processing import services
 from processing.models import ImportJob
-
-SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "samples"
-
-
-@pytest.fixture
-def samples() -> Path:
-    if not SAMPLES.is_dir():
-        pytest.fail(f"sample files not found at {SAMPLES}")
-    return SAMPLES
 
 
 @pytest.fixture
@@ -31,23 +24,3 @@ def import_file(django_capture_on_commit_callbacks):
         return job
 
     return run
-
-
-def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
-    import csv
-
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
-
-
-def people(count: int, *, domain: str = "example.com") -> list[list[str]]:
-    return [
-        [f"First{i}", f"Last{i}", f"Company {i % 7}", f"person{i}@{domain}", f"+1 415 555 {i % 10000:04d}"]
-        for i in range(count)
-    ]
-
-
-HEADER = ["First Name", "Last Name", "Company", "Email", "Phone"]

@@ -1,6 +1,6 @@
 """Imports in a real browser (headless Chromium through Playwright) against the app as it runs in
 production: gunicorn and both task clusters as subprocesses, DeepSeek faked with latency
-(processing/tests/app_server.py). A dropped workbook shows its progress and refreshes the lead
+(easycrm/testing/app_server.py). A dropped workbook shows its progress and refreshes the lead
 table in place; a running import can be cancelled; a finished one undone from its page."""
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from easycrm.testing.app_server import pipeline_idle, screenshot
+from easycrm.testing.files import HEADER, people, write_csv
 from leads.models import Lead
 from processing.models import ImportBatch, ImportJob
-
-from .app_server import pipeline_idle, screenshot
-from .conftest import HEADER, people, write_csv
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

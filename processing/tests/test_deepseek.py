@@ -13,6 +13,7 @@ from email.utils import format_datetime
 
 import pytest
 
+from llm.fake_server import FakeDeepSeek
 from processing import deepseek
 from processing.deepseek import (
     SYSTEM_PROMPT,
@@ -22,7 +23,6 @@ from processing.deepseek import (
     chat_json,
     standardize_rows,
 )
-from processing.tests.fake_deepseek import FakeDeepSeek
 
 ROWS = [
     {"Name": "Ann Lee", "E-mail": "ann@example.com", "_worksheet": "Fair 2025", "_row": 2, "_seq": 0},

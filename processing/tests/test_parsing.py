@@ -1,4 +1,4 @@
-"""Tests for processing.parsing: the shared samples plus files generated per test."""
+"""Tests for processing.parsing: the sample files in tests/data plus files generated per test."""
 
 from __future__ import annotations
 
@@ -12,10 +12,8 @@ import openpyxl
 import pytest
 import xlwt
 
+from easycrm.testing.files import SAMPLES
 from processing.parsing import SUPPORTED_EXTENSIONS, FileRejected, iter_rows
-
-# The shared samples sit next to the project checkout: /work/shared/samples for /work/main.
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
 
 NOT_EXCEL = (
     "This does not look like an Excel workbook (.xlsx): the file may be damaged or saved in another format."
@@ -68,7 +66,7 @@ def break_sheet_xml(path: Path, member: str) -> None:
             target.writestr(filename, data)
 
 
-# --- shared samples ----------------------------------------------------------------------------
+# --- sample files -------------------------------------------------------------------------------
 
 
 def test_simple_leads_sample_reads_every_row_as_text():

@@ -13,11 +13,10 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
+from easycrm.testing.files import HEADER, people, write_csv
 from leads.models import Lead
 from processing import services
 from processing.models import ImportBatch, ImportJob
-
-from .conftest import HEADER, people, write_csv
 
 pytestmark = pytest.mark.django_db
 

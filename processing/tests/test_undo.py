@@ -7,11 +7,10 @@ from datetime import timedelta
 import pytest
 from django.core.files import File
 
+from easycrm.testing.files import HEADER, people, write_csv
 from leads.models import Lead, LeadRevision
 from processing import services
 from processing.models import ImportBatch, ImportJob
-
-from .conftest import HEADER, people, write_csv
 
 pytestmark = pytest.mark.django_db
 

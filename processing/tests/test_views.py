@@ -12,11 +12,10 @@ from django.core.files import File
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from easycrm.testing.files import HEADER, people, write_csv
 from leads.models import Lead
 from processing import services
 from processing.models import ImportBatch, ImportJob
-
-from .conftest import HEADER, people, write_csv
 
 pytestmark = pytest.mark.django_db
 

@@ -30,8 +30,8 @@ import pytest
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-    from processing.tests.fake_deepseek import FakeDeepSeek
-    from processing.tests.test_workers import Workers
+    from easycrm.testing.workers import Workers
+    from llm.fake_server import FakeDeepSeek
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 MANAGE = BASE_DIR / "manage.py"
@@ -58,7 +58,7 @@ def subprocess_env(**overrides: str) -> dict[str, str]:
     """The environment of the app's processes: the test database, a real queue, DEBUG off."""
     from django.conf import settings
 
-    from processing.tests.test_workers import _database_url
+    from easycrm.testing.workers import database_url
 
     env = {
         key: value
@@ -68,7 +68,7 @@ def subprocess_env(**overrides: str) -> dict[str, str]:
         and key != "REDIS_URL"
     }
     env.update(
-        DATABASE_URL=_database_url(),
+        DATABASE_URL=database_url(),
         Q_SYNC="0",
         DEBUG="0",
         # The test process's key: sessions it creates (force_login) are valid on the server.
@@ -184,7 +184,7 @@ def app_server(django_db_setup, collected_static, app_media, tmp_path_factory) -
 @pytest.fixture(scope="module")
 def slow_deepseek() -> Iterator[FakeDeepSeek]:
     """A FakeDeepSeek that takes DEEPSEEK_LATENCY per call; tests may change `latency`."""
-    from processing.tests.fake_deepseek import FakeDeepSeek
+    from llm.fake_server import FakeDeepSeek
 
     with FakeDeepSeek(api_key="test-key", latency=DEEPSEEK_LATENCY) as fake:
         yield fake
@@ -195,7 +195,7 @@ def task_workers(
     django_db_setup, app_media, slow_deepseek, tmp_path_factory
 ) -> Iterator[tuple[Workers, FakeDeepSeek]]:
     """Both task clusters (splits, and batches through the slow FakeDeepSeek), as `make run` starts them."""
-    from processing.tests.test_workers import Workers
+    from easycrm.testing.workers import Workers
 
     env = subprocess_env(
         MEDIA_ROOT=str(app_media),

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "django_q",
     "django_htmx",
     "template_partials",
+    "llm",
     "leads",
     "processing",
     "chatbot",

@@ -7,7 +7,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from .fields import OrderedJSONField
+from easycrm.fields import OrderedJSONField
 
 # The fields a standardizer fills, in the order of the wire contract (camelCase there).
 LEAD_FIELDS = ("first_name", "last_name", "title", "company", "email", "phone", "remarks")

@@ -1,10 +1,12 @@
-"""Writing and exporting leads: the upsert every import path uses and the one CSV writer."""
+"""Writing and exporting leads: the upsert every import path uses, the restore that undoes it, and the
+one CSV writer."""
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
@@ -39,6 +41,17 @@ def normalize_email(value: str) -> str:
 
 
 @dataclass(frozen=True)
+class LeadInput:
+    """One row to store: its standardized fields and where it came from."""
+
+    fields: dict[str, str]  # model field names (LEAD_FIELDS); missing ones are empty
+    cells: dict[str, str]  # the source row as read, kept on the lead as `raw`
+    worksheet: str = ""
+    row: int | None = None  # 1-based row number in its sheet
+    seq: int | None = None  # position within its import: the later row wins
+
+
+@dataclass(frozen=True)
 class RowOutcome:
     outcome: str  # created | updated | skipped | failed
     reason: str = ""
@@ -60,22 +73,20 @@ def leads_by_email(emails: list[str]) -> dict[str, Lead]:
     return {lead.email: lead for lead in queryset}
 
 
-def leads_upsert(
-    *, rows: list[tuple[dict[str, str], dict]], job: ImportJob | None, source_file: str
-) -> list[RowOutcome]:
-    """Upsert a batch of (fields, raw) rows in file order; one outcome per row, same order.
+def leads_upsert(*, rows: list[LeadInput], job: ImportJob | None, source_file: str) -> list[RowOutcome]:
+    """Upsert a batch of rows in file order; one outcome per row, same order.
 
     Rows with a new email (or none) are inserted with one bulk insert; rows whose email the database
     or an earlier row of the batch already has go through lead_upsert one by one, after it, so the
     later row still wins. If the bulk insert loses a race to another batch, every row takes the
     row-by-row path.
     """
-    known = leads_by_email([normalize_email(fields.get("email", "")) for fields, _ in rows])
+    known = leads_by_email([normalize_email(row.fields.get("email", "")) for row in rows])
     outcomes: list[RowOutcome | None] = [None] * len(rows)
     fresh: list[tuple[int, Lead]] = []
     seen: set[str] = set()
-    for index, (fields, raw) in enumerate(rows):
-        values, provenance = _lead_values(fields, raw, job, source_file)
+    for index, row in enumerate(rows):
+        values, provenance = _lead_values(row, job, source_file)
         email = values["email"]
         if email and (email in known or email in seen):
             continue
@@ -98,26 +109,25 @@ def leads_upsert(
             outcomes[index] = RowOutcome("created", lead_id=lead.pk)
             if lead.email:
                 known[lead.email] = lead
-    for index, (fields, raw) in enumerate(rows):
+    for index, row in enumerate(rows):
         if outcomes[index] is None:
-            outcomes[index] = lead_upsert(
-                fields=fields, raw=raw, job=job, source_file=source_file, known=known
-            )
+            outcomes[index] = lead_upsert(row=row, job=job, source_file=source_file, known=known)
     return outcomes
 
 
-def _lead_values(
-    fields: dict[str, str], raw: dict, job: ImportJob | None, source_file: str
-) -> tuple[dict, dict]:
+_WORKSHEET_MAX_LENGTH = Lead._meta.get_field("worksheet").max_length
+
+
+def _lead_values(row: LeadInput, job: ImportJob | None, source_file: str) -> tuple[dict, dict]:
     """A row's lead fields (email normalized) and its provenance, as Lead keyword arguments."""
-    values = {name: fields.get(name, "") for name in LEAD_FIELDS}
+    values = {name: row.fields.get(name, "") for name in LEAD_FIELDS}
     values["email"] = normalize_email(values["email"])
     provenance = {
         "source_file": source_file,
-        "worksheet": str(raw.get("_worksheet", ""))[:255],
-        "source_row": raw.get("_row"),
-        "source_sequence": raw.get("_seq"),
-        "raw": {k: v for k, v in raw.items() if not k.startswith("_")},
+        "worksheet": row.worksheet[:_WORKSHEET_MAX_LENGTH],
+        "source_row": row.row,
+        "source_sequence": row.seq,
+        "raw": dict(row.cells),
         "import_job": job,
     }
     return values, provenance
@@ -125,8 +135,7 @@ def _lead_values(
 
 def lead_upsert(
     *,
-    fields: dict[str, str],
-    raw: dict,
+    row: LeadInput,
     job: ImportJob | None,
     source_file: str,
     known: dict[str, Lead] | None = None,
@@ -138,7 +147,7 @@ def lead_upsert(
     unique constraint) is retried as an update instead of failing the batch. `known` (from
     leads_by_email, in this transaction) spares the lookup query and is kept up to date.
     """
-    values, provenance = _lead_values(fields, raw, job, source_file)
+    values, provenance = _lead_values(row, job, source_file)
     email = values["email"]
     if not email:
         with transaction.atomic():
@@ -195,6 +204,22 @@ def _lead_snapshot(lead: Lead) -> dict:
     return snapshot
 
 
+def leads_restore(*, revision_ids: list[int]) -> None:
+    """Give each revision's lead the values it had before that revision (the undo of an update)."""
+    revisions = list(LeadRevision.objects.filter(pk__in=revision_ids).only("lead_id", "before"))
+    # The import that wrote a lead before may have been deleted since (the lead then says None).
+    referenced = {revision.before["import_job_id"] for revision in revisions} - {None}
+    jobs = Lead.import_job.field.related_model.objects.filter(pk__in=referenced)
+    existing = {str(pk) for pk in jobs.values_list("pk", flat=True)}
+    for revision in revisions:
+        before = revision.before
+        values = {name: before[name] for name in SNAPSHOT_FIELDS}
+        values["import_job_id"] = before["import_job_id"] if before["import_job_id"] in existing else None
+        # update() rather than save(): updated_at goes back too, so an older import stays undoable.
+        values["updated_at"] = datetime.fromisoformat(before["updated_at"])
+        Lead.objects.filter(pk=revision.lead_id).update(**values)
+
+
 def _revision_record(lead: Lead, job: ImportJob | None, action: str, before: dict | None = None) -> None:
     if job is None:
         return  # not written by an import: nothing could undo it
@@ -212,25 +237,22 @@ def neutralize_cell(value: object) -> str:
     return text
 
 
-def _export_row(lead: Lead) -> list[str]:
-    return [
-        neutralize_cell(value)
-        for value in (
-            lead.pk,
-            lead.first_name,
-            lead.last_name,
-            lead.title,
-            lead.company,
-            lead.email,
-            lead.phone,
-            lead.remarks,
-            lead.source_file,
-            lead.worksheet,
-            lead.source_row if lead.source_row is not None else "",
-            lead.created_at.isoformat(),
-            lead.updated_at.isoformat(),
-        )
-    ]
+def _export_row(lead: Lead) -> tuple:
+    return (
+        lead.pk,
+        lead.first_name,
+        lead.last_name,
+        lead.title,
+        lead.company,
+        lead.email,
+        lead.phone,
+        lead.remarks,
+        lead.source_file,
+        lead.worksheet,
+        lead.source_row if lead.source_row is not None else "",
+        lead.created_at.isoformat(),
+        lead.updated_at.isoformat(),
+    )
 
 
 class _Echo:
@@ -240,15 +262,23 @@ class _Echo:
         return value
 
 
-def leads_export_lines(queryset: QuerySet[Lead] | None = None, *, bom: bool = True) -> Iterator[str]:
-    """Yield the export CSV line by line, reading the database in chunks (constant memory)."""
-    queryset = Lead.objects.all() if queryset is None else queryset
+def csv_lines(
+    header: Iterable[object], rows: Iterable[Iterable[object]], *, bom: bool = True
+) -> Iterator[str]:
+    """A CSV file as lines to stream (the lead export, an import's problem rows): UTF-8 BOM first so
+    Excel reads the accents, every cell neutralized against formula injection."""
     writer = csv.writer(_Echo())
     if bom:
         yield "\ufeff"
-    yield writer.writerow(EXPORT_HEADER)
-    for lead in queryset.iterator(chunk_size=2000):
-        yield writer.writerow(_export_row(lead))
+    yield writer.writerow([neutralize_cell(cell) for cell in header])
+    for row in rows:
+        yield writer.writerow([neutralize_cell(cell) for cell in row])
+
+
+def leads_export_lines(queryset: QuerySet[Lead] | None = None, *, bom: bool = True) -> Iterator[str]:
+    """Yield the export CSV line by line, reading the database in chunks (constant memory)."""
+    queryset = Lead.objects.all() if queryset is None else queryset
+    return csv_lines(EXPORT_HEADER, map(_export_row, queryset.iterator(chunk_size=2000)), bom=bom)
 
 
 def leads_export_write(out, queryset: QuerySet[Lead] | None = None) -> int:

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET
 from django_htmx.http import push_url
 
 from chatbot.services import chat_history
+from processing.forms import UploadForm
 from processing.services import imports_active_for
 
 from .filters import (
@@ -57,6 +58,7 @@ def lead_list(request: HttpRequest) -> HttpResponse:
     else:
         can_import = request.user.has_perm("processing.add_importjob")
         context["active_imports"] = imports_active_for(user=request.user) if can_import else None
+        context["upload_form"] = UploadForm() if can_import else None
         context["chat_messages"] = chat_history(user=request.user, limit=CHAT_PANEL_MESSAGES)
         response = render(request, "leads/list.html", {**context, "nav": "leads"})
     # The same URL answers with a page or a fragment: caches must keep them apart.

@@ -2,8 +2,8 @@
 
 It runs in the test process on a real socket, so the HTTP client, its retries and its timeouts are
 exercised for real. By default it answers like a well-behaved DeepSeek: it parses the {"leads": [...]}
-user message and standardizes the rows with `responder` (the offline standardizer unless told
-otherwise). Faults are scripted per request with `fail_next`; `latency` slows every request down.
+user message and standardizes its rows ({"worksheet": …, "cells": {header: value}}) with `responder`
+(the offline standardizer unless told otherwise). Faults are scripted per request with `fail_next`; `latency` slows every request down.
 Other callers (the chatbot) set `reply_with(fn)`: fn(request_body) returns the reply's JSON object
 (or a string sent as the content verbatim), and the leads contract is not involved.
 
@@ -61,10 +61,12 @@ ERROR_BODIES: dict[int, tuple[str, str]] = {
 
 
 def _default_responder(rows: list[dict]) -> list[dict]:
-    # Imported late: the offline standardizer may not exist yet, and tests can pass their own.
+    """The offline standardizer on the wire rows ({"worksheet": …, "cells": {…}}). Imported late: the
+    client this server fakes does not depend on the standardizer, and tests can pass their own."""
+    from processing.parsing import SourceRow
     from processing.standardize import offline_standardize
 
-    return offline_standardize(rows)
+    return offline_standardize([SourceRow(row["worksheet"], 0, row["cells"]) for row in rows])
 
 
 class _Server(ThreadingHTTPServer):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from django import forms
-from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
 from . import services
+from .parsing import SUPPORTED_EXTENSIONS
 
 
 class UploadForm(forms.Form):
@@ -18,9 +18,12 @@ class UploadForm(forms.Form):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields[
-            "file"
-        ].help_text = f"CSV, XLSX or XLS, up to {settings.MAX_UPLOAD_MB} MB. Every worksheet is imported."
+        self.fields["file"].help_text = services.upload_rules()
+
+    @property
+    def accept(self) -> str:
+        """The file picker's `accept` attribute: the extensions the parser reads."""
+        return ",".join(SUPPORTED_EXTENSIONS)
 
     def clean_file(self) -> UploadedFile:
         upload = self.cleaned_data["file"]

@@ -1,5 +1,5 @@
-"""Import bookkeeping: the job (the seed's status record), its batches (the seed's SQS messages
-made durable) and the slots that cap concurrent DeepSeek calls across every process."""
+"""Import bookkeeping: the job (the seed's status record) and its batches (the seed's SQS messages
+made durable)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,48 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
-from leads.fields import OrderedJSONField
+from .parsing import SourceRow
+
+
+class ImportJobManager(models.Manager):
+    def claim_split(self, pk) -> bool:
+        """uploaded → processing, for the one split task that wins; a redelivered one gets False."""
+        return bool(
+            self.filter(pk=pk, status=ImportJob.Status.UPLOADED).update(
+                status=ImportJob.Status.PROCESSING, started_at=timezone.now(), stage="Reading your file…"
+            )
+        )
+
+    def finish_if_done(self, pk) -> bool:
+        """The batch that brings done+failed+skipped to the total finishes the job — exactly once,
+        because only a job still `processing` matches."""
+        finished = F("completed_batches") + F("failed_batches") + F("skipped_batches")
+        return bool(
+            self.filter(pk=pk, status=ImportJob.Status.PROCESSING, total_batches__lte=finished)
+            .exclude(total_batches=0)
+            .update(
+                status=Case(
+                    When(completed_batches=0, failed_batches__gt=0, then=Value(ImportJob.Status.FAILED)),
+                    When(failed_batches__gt=0, then=Value(ImportJob.Status.COMPLETED_WITH_ERRORS)),
+                    default=Value(ImportJob.Status.COMPLETED),
+                ),
+                stage="",
+                finished_at=timezone.now(),
+            )
+        )
+
+    def fail(self, pk, message: str) -> bool:
+        """Any state but a final one → failed with `message` for the user."""
+        return bool(
+            self.filter(pk=pk)
+            .exclude(status__in=ImportJob.TERMINAL)
+            .update(
+                status=ImportJob.Status.FAILED, error_message=message, stage="", finished_at=timezone.now()
+            )
+        )
 
 
 class ImportJob(models.Model):
@@ -55,13 +94,18 @@ class ImportJob(models.Model):
     completion_tokens = models.PositiveBigIntegerField(default=0)
 
     created_at = models.DateTimeField(auto_now_add=True)
+    # When the split task was last queued, and how often the sweeper queued it again (lost messages).
+    split_queued_at = models.DateTimeField(null=True, blank=True)
+    split_attempts = models.PositiveIntegerField(default=0)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    # Set once by processing.services.import_undo; the status keeps saying how the import ended.
+    # Set once by processing.undo.import_undo; the status keeps saying how the import ended.
     undone_at = models.DateTimeField(null=True, blank=True)
     undone_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+
+    objects = ImportJobManager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -80,6 +124,21 @@ class ImportJob(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in self.TERMINAL
+
+    @property
+    def can_retry(self) -> bool:
+        """A finished import with failed batches, not undone: its failed batches can run again."""
+        retryable = (self.Status.COMPLETED_WITH_ERRORS, self.Status.FAILED)
+        return self.status in retryable and self.failed_batches > 0 and not self.undone_at
+
+    @property
+    def can_undo(self) -> bool:
+        """Worth offering Undo (processing.undo still checks whether later changes prevent it)."""
+        return self.is_terminal and not self.undone_at and bool(self.leads_created + self.leads_updated)
+
+    @property
+    def rows_not_imported(self) -> int:
+        return self.rows_skipped + self.rows_failed
 
     @property
     def finished_batches(self) -> int:
@@ -122,6 +181,42 @@ class ImportJob(models.Model):
         return elapsed * remaining / self.finished_batches
 
 
+class ImportBatchManager(models.Manager):
+    def claim(self, pk, *, token: uuid.UUID, max_attempts: int) -> bool:
+        """queued (or running with an expired lease) → running under `token`, one attempt more; only
+        one worker wins a batch, and one that already had `max_attempts` is not claimed again."""
+        now = timezone.now()
+        claimable = Q(status=ImportBatch.Status.QUEUED) | Q(
+            status=ImportBatch.Status.RUNNING, lease_until__lt=now
+        )
+        return bool(
+            self.filter(claimable, pk=pk, attempts__lt=max_attempts).update(
+                status=ImportBatch.Status.RUNNING,
+                claim_token=token,
+                lease_until=now + timedelta(seconds=settings.BATCH_LEASE_SECONDS),
+                started_at=now,
+                attempts=F("attempts") + 1,
+            )
+        )
+
+    def close(
+        self, pk, *, claim: Q, status: str, results: list[dict], reason: str = "", calls: int, seconds: float
+    ) -> bool:
+        """running/queued → done, failed or skipped with one result per row — only while `claim`
+        (see ImportBatch.held_by, ImportBatch.QUEUED) still matches, so each batch is counted once."""
+        return bool(
+            self.filter(claim, pk=pk).update(
+                status=status,
+                results=results,
+                last_error=reason if status == ImportBatch.Status.FAILED else "",
+                finished_at=timezone.now(),
+                lease_until=None,
+                llm_calls=F("llm_calls") + calls,
+                llm_seconds=F("llm_seconds") + seconds,
+            )
+        )
+
+
 class ImportBatch(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -135,8 +230,8 @@ class ImportBatch(models.Model):
     batch_number = models.PositiveIntegerField()
     total_batches = models.PositiveIntegerField()
     source_file = models.CharField(max_length=255)
-    # The seed's message body: raw rows ({header: value}, plus "_worksheet", "_row", "_seq").
-    rows = OrderedJSONField(default=list)
+    # The seed's message body: the batch's source rows as SourceRow.to_json() (processing.parsing).
+    rows = models.JSONField(default=list)
     environment = models.CharField(max_length=50, blank=True)
     timestamp = models.DateTimeField(default=timezone.now)
 
@@ -153,6 +248,11 @@ class ImportBatch(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     llm_seconds = models.FloatField(default=0)
 
+    # The claim for ImportBatchManager.close of a batch nobody has taken yet.
+    QUEUED = Q(status="queued")
+
+    objects = ImportBatchManager()
+
     class Meta:
         ordering = ["job", "batch_number"]
         constraints = [
@@ -163,20 +263,17 @@ class ImportBatch(models.Model):
     def __str__(self) -> str:
         return f"Batch {self.batch_number}/{self.total_batches} of {self.source_file}"
 
+    @staticmethod
+    def held_by(token: uuid.UUID) -> Q:
+        """The claim for ImportBatchManager.close of a batch still held under `token`."""
+        return Q(status="running", claim_token=token)
+
+    @property
+    def source_rows(self) -> list[SourceRow]:
+        return [SourceRow.from_json(row) for row in self.rows]
+
     @property
     def duration(self) -> timedelta | None:
         if self.started_at and self.finished_at:
             return self.finished_at - self.started_at
         return None
-
-
-class LlmSlot(models.Model):
-    """One of DEEPSEEK_CONCURRENCY permits to call the model; held under a lease so a dead
-    process cannot keep it (see processing.services.llm_slot)."""
-
-    number = models.PositiveIntegerField(primary_key=True)
-    holder = models.CharField(max_length=64, blank=True)
-    lease_until = models.DateTimeField(null=True, blank=True)
-
-    def __str__(self) -> str:
-        return f"LLM slot {self.number}"

@@ -31,10 +31,15 @@ logger = logging.getLogger(__name__)
 
 SUPPORTED_EXTENSIONS = (".csv", ".xlsx", ".xls")
 
+
+def accepted_types() -> str:
+    """ ".csv, .xlsx or .xls", for messages."""
+    return ", ".join(SUPPORTED_EXTENSIONS[:-1]) + f" or {SUPPORTED_EXTENSIONS[-1]}"
+
+
 # How many non-blank rows at the top of a sheet are searched for the header row.
 HEADER_SEARCH_ROWS = 20
 
-_RESERVED_KEYS = ("_worksheet", "_row")
 _SAMPLE_BYTES = 64 * 1024
 _SCAN_CHUNK_BYTES = 1024 * 1024
 _DELIMITERS = (",", ";", "\t", "|")
@@ -75,6 +80,40 @@ def _latin1_fallback(error: UnicodeError) -> tuple[str, int]:
 codecs.register_error(_CP1252_ERRORS, _latin1_fallback)
 
 
+@dataclass(frozen=True, slots=True)
+class SourceRow:
+    """One data row of an uploaded file, as every later step sees it.
+
+    `cells` maps the file's own column headers (unique within the sheet) to non-empty cell texts, in
+    column order; any header is just a header, whatever it starts with. `row` is the 1-based row
+    number as Excel shows it; `seq` is the row's position within its import (1, 2, … across every
+    sheet), set when the row is put into a batch; 0 until then.
+    """
+
+    worksheet: str
+    row: int
+    cells: dict[str, str]
+    seq: int = 0
+
+    def to_json(self) -> dict:
+        # Cells as [header, value] pairs: a JSON object's key order does not survive PostgreSQL's jsonb.
+        return {
+            "worksheet": self.worksheet,
+            "row": self.row,
+            "seq": self.seq,
+            "cells": list(self.cells.items()),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> SourceRow:
+        return cls(
+            worksheet=data["worksheet"],
+            row=data["row"],
+            seq=data["seq"],
+            cells={header: value for header, value in data["cells"]},
+        )
+
+
 class FileRejected(Exception):
     """The whole file cannot be imported.
 
@@ -84,7 +123,7 @@ class FileRejected(Exception):
 
 @dataclass
 class _Sheet:
-    name: str  # the "_worksheet" value of its rows
+    name: str  # the worksheet of its rows
     label: str  # how warnings name it; "" for a CSV file, which has a single sheet
     rows: Iterator[tuple[int, list[str]]]  # (row number as Excel shows it, stripped cell texts)
     first_column: int = 1  # 1-based column of the first cell, for "Column N" names
@@ -92,12 +131,11 @@ class _Sheet:
 
 def iter_rows(
     path: str | os.PathLike, filename: str, *, max_rows: int, warnings: list[str]
-) -> Iterator[dict[str, object]]:
-    """Yield one dict per data row, across every worksheet in workbook order.
+) -> Iterator[SourceRow]:
+    """Yield one SourceRow per data row, across every worksheet in workbook order.
 
-    Keys are the file's own column headers (stripped, empty ones named "Column N", repeats
-    suffixed " (2)") mapped to non-empty cell texts, plus "_worksheet" (sheet name; for CSV the
-    file name without extension) and "_row" (1-based row number as Excel shows it).
+    Cell keys are the file's own column headers (stripped, empty ones named "Column N", repeats
+    suffixed " (2)"); the worksheet is the sheet name (for CSV the file name without extension).
 
     `filename` (the original upload name) decides the type by its extension; `path` is the
     local file. Problems with the file type, its encoding or a damaged workbook raise
@@ -108,7 +146,7 @@ def iter_rows(
     extension = Path(filename).suffix.lower()
     if extension not in SUPPORTED_EXTENSIONS:
         kind = f"Files of type {extension}" if extension else "Files without an extension like .csv"
-        raise FileRejected(f"{kind} are not supported. Upload a .csv, .xlsx or .xls file.")
+        raise FileRejected(f"{kind} are not supported. Upload a {accepted_types()} file.")
     if os.path.getsize(path) == 0:
         raise FileRejected("This file is empty.")
     with open(path, "rb") as file:
@@ -120,9 +158,7 @@ def iter_rows(
     return _data_rows(sheets, max_rows=max_rows, warnings=warnings)
 
 
-def _data_rows(
-    sheets: Iterator[_Sheet | None], *, max_rows: int, warnings: list[str]
-) -> Iterator[dict[str, object]]:
+def _data_rows(sheets: Iterator[_Sheet | None], *, max_rows: int, warnings: list[str]) -> Iterator[SourceRow]:
     total = 0
     saw_header = False
     unreadable = 0
@@ -154,8 +190,8 @@ def _data_rows(
     raise FileRejected("This file is empty.")
 
 
-def _sheet_records(sheet: _Sheet, warnings: list[str]) -> Iterator[dict[str, object]] | None:
-    """The sheet's data rows as dicts, or None when the sheet has no non-blank row at all."""
+def _sheet_records(sheet: _Sheet, warnings: list[str]) -> Iterator[SourceRow] | None:
+    """The sheet's data rows, or None when the sheet has no non-blank row at all."""
     window: list[tuple[int, list[str]]] = []
     for number, cells in sheet.rows:
         if any(cells):
@@ -198,7 +234,7 @@ def _sheet_records(sheet: _Sheet, warnings: list[str]) -> Iterator[dict[str, obj
 
 def _records(
     sheet: _Sheet, headers: _HeaderNames, buffered: list[tuple[int, list[str]]], warnings: list[str]
-) -> Iterator[dict[str, object]]:
+) -> Iterator[SourceRow]:
     width = len(headers.names)
     long_rows = 0
     extra_columns: set[int] = set()
@@ -208,12 +244,11 @@ def _records(
             if len(cells) > width and any(cells[width:]):
                 long_rows += 1
                 extra_columns.update(index for index in range(width, len(cells)) if cells[index])
-            record: dict[str, object] = {
-                headers.name_at(index): cell for index, cell in enumerate(cells) if cell
-            }
-            record["_worksheet"] = sheet.name
-            record["_row"] = number
-            yield record
+            yield SourceRow(
+                worksheet=sheet.name,
+                row=number,
+                cells={headers.name_at(index): cell for index, cell in enumerate(cells) if cell},
+            )
 
     if long_rows:
         extra = ", ".join(f"'{headers.name_at(index)}'" for index in sorted(extra_columns))
@@ -258,7 +293,7 @@ class _HeaderNames:
         self.first_column = first_column
         self.names: list[str] = []
         self.renamed: list[str] = []
-        self._taken = set(_RESERVED_KEYS)
+        self._taken: set[str] = set()
         for cell in cells:
             name = self._add(cell)
             if cell and name != cell:

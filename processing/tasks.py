@@ -1,20 +1,17 @@
-"""django-q2 task entry points: thin wrappers that take an id and call one service."""
+"""django-q2 task entry points: thin wrappers that take an id and call the service of the same name."""
 
 from __future__ import annotations
 
 from . import services
-from .models import ImportJob
 
 
-def split_import(job_id: str) -> None:
-    job = ImportJob.objects.get(pk=job_id)
-    if services.import_split(job=job):
-        services.import_enqueue(job=job)
+def import_split(job_id: str) -> int:
+    return len(services.import_split(job_id=job_id))
 
 
-def standardize_batch(batch_id: str) -> str:
+def batch_standardize(batch_id: str) -> str:
     return services.batch_standardize(batch_id=batch_id)
 
 
-def requeue_stale_batches() -> int:
-    return services.batches_requeue_stale()
+def imports_sweep() -> int:
+    return services.imports_sweep()

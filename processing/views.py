@@ -18,7 +18,8 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import HttpResponseStopPolling, reswap, retarget, trigger_client_event
 
-from . import services
+from . import problems, services
+from . import undo as undo_service
 from .forms import UploadForm
 from .models import ImportJob
 
@@ -90,8 +91,6 @@ def import_detail(request: HttpRequest, job_id) -> HttpResponse:
         "nav": "imports",
         "job": job,
         "batches": Paginator(batches, BATCH_PAGE_SIZE).get_page(request.GET.get("page")),
-        "can_retry": _can_retry(job),
-        "can_undo": job.is_terminal and not job.undone_at and bool(job.leads_created + job.leads_updated),
     }
     if request.htmx:
         return render(request, "processing/detail.html#summary", context)
@@ -105,7 +104,7 @@ def import_problems(request: HttpRequest, job_id) -> StreamingHttpResponse:
     job = get_object_or_404(ImportJob, pk=job_id)
     filename = f"{Path(job.original_filename).stem}-problems.csv"
     return StreamingHttpResponse(
-        services.import_problems_lines(job=job),
+        problems.import_problems_lines(job=job),
         content_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": content_disposition_header(as_attachment=True, filename=filename)},
     )
@@ -127,7 +126,7 @@ def cancel(request: HttpRequest, job_id) -> HttpResponse:
 @require_POST
 def retry_failed(request: HttpRequest, job_id) -> HttpResponse:
     job = get_object_or_404(ImportJob, pk=job_id)
-    if not _can_retry(job):
+    if not job.can_retry:
         message = "Only a finished import with failed batches, not undone, can be retried."
         return _action_done(request, job, message, ok=False)
     batch_ids = services.import_retry_failed(job=job)
@@ -141,8 +140,8 @@ def retry_failed(request: HttpRequest, job_id) -> HttpResponse:
 def undo(request: HttpRequest, job_id) -> HttpResponse:
     job = get_object_or_404(ImportJob, pk=job_id)
     try:
-        result = services.import_undo(job=job, user=request.user)
-    except services.UndoRefused as exc:
+        result = undo_service.import_undo(job=job, user=request.user)
+    except undo_service.UndoRefused as exc:
         return _action_done(request, job, str(exc), ok=False)
     return _action_done(request, job, str(result), events=(LEADS_CHANGED, IMPORTS_CHANGED))
 
@@ -155,11 +154,6 @@ def _history_context(request: HttpRequest, **extra) -> dict:
         "active_imports": services.imports_active_for(user=request.user),
         **extra,
     }
-
-
-def _can_retry(job: ImportJob) -> bool:
-    retryable = (ImportJob.Status.COMPLETED_WITH_ERRORS, ImportJob.Status.FAILED)
-    return job.status in retryable and job.failed_batches > 0 and not job.undone_at
 
 
 def _action_done(

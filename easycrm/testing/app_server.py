@@ -27,10 +27,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from easycrm.testing.workers import Workers, subprocess_env
+
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-    from easycrm.testing.workers import Workers
     from llm.fake_server import FakeDeepSeek
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -54,32 +55,14 @@ DEEPSEEK_CONCURRENCY = 2
 DEEPSEEK_LATENCY = 0.4
 
 
-def subprocess_env(**overrides: str) -> dict[str, str]:
-    """The environment of the app's processes: the test database, a real queue, DEBUG off."""
+def app_env(**overrides: str) -> dict[str, str]:
+    """The environment of the app's processes as deployed: DEBUG off, the test process's key (so the
+    sessions it creates with force_login are valid on the server)."""
     from django.conf import settings
 
-    from easycrm.testing.workers import database_url
-
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        # No real DeepSeek, no S3, no Redis from the developer's shell: the ORM broker and the fake.
-        if not key.startswith(("DEEPSEEK_", "S3_", "Q_CLUSTER_NAME", "DJANGO_ALLOW_ASYNC_UNSAFE"))
-        and key != "REDIS_URL"
-    }
-    env.update(
-        DATABASE_URL=database_url(),
-        Q_SYNC="0",
-        DEBUG="0",
-        # The test process's key: sessions it creates (force_login) are valid on the server.
-        SECRET_KEY=settings.SECRET_KEY,
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        LOG_LEVEL="WARNING",
-        PYTHONUNBUFFERED="1",
-        DJANGO_SETTINGS_MODULE="easycrm.settings",
+    return subprocess_env(
+        DEBUG="0", SECRET_KEY=settings.SECRET_KEY, ALLOWED_HOSTS="127.0.0.1,localhost", **overrides
     )
-    env.update(overrides)
-    return env
 
 
 class AppServer:
@@ -173,7 +156,7 @@ def app_media(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def app_server(django_db_setup, collected_static, app_media, tmp_path_factory) -> Iterator[AppServer]:
     """The web server, against the test database; stopped when the module's tests are done."""
-    server = AppServer(tmp_path_factory.mktemp("gunicorn"), subprocess_env(MEDIA_ROOT=str(app_media)))
+    server = AppServer(tmp_path_factory.mktemp("gunicorn"), app_env(MEDIA_ROOT=str(app_media)))
     server.start()
     try:
         yield server
@@ -195,9 +178,7 @@ def task_workers(
     django_db_setup, app_media, slow_deepseek, tmp_path_factory
 ) -> Iterator[tuple[Workers, FakeDeepSeek]]:
     """Both task clusters (splits, and batches through the slow FakeDeepSeek), as `make run` starts them."""
-    from easycrm.testing.workers import Workers
-
-    env = subprocess_env(
+    env = app_env(
         MEDIA_ROOT=str(app_media),
         Q_WORKERS="1",
         DEEPSEEK_API_KEY="test-key",

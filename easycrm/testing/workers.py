@@ -34,6 +34,27 @@ def database_url() -> str:
     pytest.fail(f"no DATABASE_URL mapping for {db['ENGINE']}")
 
 
+def subprocess_env(**overrides: str) -> dict[str, str]:
+    """The environment of an app process started by a test: the test database, a real queue (no
+    Q_SYNC), and none of the developer's DeepSeek, S3 or Redis settings — the ORM broker and the fake."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DEEPSEEK_", "S3_", "Q_CLUSTER_NAME", "DJANGO_ALLOW_ASYNC_UNSAFE"))
+        and key != "REDIS_URL"
+    }
+    env.update(
+        DATABASE_URL=database_url(),
+        Q_SYNC="0",
+        DEBUG="1",
+        LOG_LEVEL="WARNING",
+        PYTHONUNBUFFERED="1",
+        DJANGO_SETTINGS_MODULE="easycrm.settings",
+    )
+    env.update(overrides)
+    return env
+
+
 class Workers:
     """Subprocesses of one test: clusters, the upload and the sweeper, all with one environment."""
 
@@ -72,12 +93,12 @@ class Workers:
         return result.stdout
 
     def start_sweeper(self, interval: float) -> subprocess.Popen:
-        """The `requeue-stale-batches` schedule, every `interval` seconds instead of every minute."""
+        """The `imports-sweep` schedule, every `interval` seconds instead of every minute."""
         code = (
             "import time\n"
-            "from processing.tasks import requeue_stale_batches\n"
+            "from processing.tasks import imports_sweep\n"
             "while True:\n"
-            "    requeue_stale_batches()\n"
+            "    imports_sweep()\n"
             f"    time.sleep({interval})\n"
         )
         log = (self.log_dir / "sweeper.log").open("wb")

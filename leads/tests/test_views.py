@@ -203,6 +203,16 @@ def test_empty_table_tells_an_importer_to_upload(importer_client):
     assert 'id="upload-card"' in html and 'id="active-imports"' in html
 
 
+def test_upload_card_on_the_lead_page_states_the_types_and_the_size_limit(importer_client, settings):
+    settings.MAX_UPLOAD_MB = 7
+    lead_page = importer_client.get(LIST).content.decode()
+    imports_page = importer_client.get(reverse("processing:list")).content.decode()
+
+    rules = "CSV, XLSX, XLS, up to 7 MB. Every worksheet is imported."
+    assert rules in lead_page and rules in imports_page
+    assert 'accept=".csv,.xlsx,.xls"' in lead_page
+
+
 def test_viewer_sees_no_upload_card(viewer_client):
     html = viewer_client.get(LIST).content.decode()
 

@@ -1,11 +1,10 @@
-"""The DeepSeek client against a real local HTTP server: wire format, retries, timeouts, errors, logs."""
+"""The DeepSeek standardizer over the real LLM client, against a real local HTTP server: wire format,
+retries, timeouts, errors, logs. (The permit that caps concurrent calls: llm/tests/test_permit.py.)"""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,20 +12,19 @@ from email.utils import format_datetime
 
 import pytest
 
+from llm import client
+from llm.client import DeepSeekConfigError, DeepSeekUnavailable, InvalidReply, chat_json
 from llm.fake_server import FakeDeepSeek
-from processing import deepseek
-from processing.deepseek import (
-    SYSTEM_PROMPT,
-    DeepSeekConfigError,
-    DeepSeekUnavailable,
-    InvalidReply,
-    chat_json,
-    standardize_rows,
-)
+from processing.parsing import SourceRow
+from processing.standardize import SYSTEM_PROMPT
+from processing.standardize import deepseek_standardize as standardize_rows
+
+# Every call holds an LLM permit, a database row.
+pytestmark = pytest.mark.django_db
 
 ROWS = [
-    {"Name": "Ann Lee", "E-mail": "ann@example.com", "_worksheet": "Fair 2025", "_row": 2, "_seq": 0},
-    {"Nom complet": "Jörg Müller", "Société": "東京商事", "_worksheet": "Fair 2025", "_row": 3, "_seq": 1},
+    SourceRow("Fair 2025", 2, {"Name": "Ann Lee", "E-mail": "ann@example.com"}, seq=1),
+    SourceRow("Fair 2025", 3, {"Nom complet": "Jörg Müller", "Société": "東京商事"}, seq=2),
 ]
 
 
@@ -34,14 +32,15 @@ def echo_responder(rows: list[dict]) -> list[dict]:
     """Keeps these tests independent of the offline standardizer's evolving rules."""
     leads = []
     for row in rows:
-        first, _, last = str(next(iter(row.values()))).partition(" ")
+        cells = row["cells"]
+        first, _, last = str(next(iter(cells.values()))).partition(" ")
         leads.append(
             {
                 "firstName": first,
                 "lastName": last,
                 "title": "",
                 "company": "",
-                "email": row.get("E-mail", ""),
+                "email": cells.get("E-mail", ""),
                 "phone": "",
                 "remarks": "",
             }
@@ -62,21 +61,6 @@ def deepseek_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptur
         yield caplog
 
 
-class RecordingGuard:
-    """Counts entries and remembers when it was held, to prove backoff happens outside it."""
-
-    def __init__(self) -> None:
-        self.held_intervals: list[tuple[float, float]] = []
-
-    @contextlib.contextmanager
-    def __call__(self) -> Iterator[None]:
-        entered = time.monotonic()
-        try:
-            yield
-        finally:
-            self.held_intervals.append((entered, time.monotonic()))
-
-
 def test_request_body_follows_the_wire_contract(fake: FakeDeepSeek, settings) -> None:
     standardize_rows(ROWS)
 
@@ -91,12 +75,21 @@ def test_request_body_follows_the_wire_contract(fake: FakeDeepSeek, settings) ->
     assert "json" in SYSTEM_PROMPT
     assert user["role"] == "user"
     expected_leads = [
-        {"Name": "Ann Lee", "E-mail": "ann@example.com", "_worksheet": "Fair 2025"},
-        {"Nom complet": "Jörg Müller", "Société": "東京商事", "_worksheet": "Fair 2025"},
+        {"worksheet": "Fair 2025", "cells": {"Name": "Ann Lee", "E-mail": "ann@example.com"}},
+        {"worksheet": "Fair 2025", "cells": {"Nom complet": "Jörg Müller", "Société": "東京商事"}},
     ]
     assert user["content"] == json.dumps({"leads": expected_leads}, ensure_ascii=False)
     assert "東京商事" in user["content"]
-    assert "_row" not in user["content"] and "_seq" not in user["content"]
+    assert '"row"' not in user["content"] and '"seq"' not in user["content"]
+
+
+def test_columns_named_like_metadata_are_sent_as_cells(fake: FakeDeepSeek) -> None:
+    cells = {"_worksheet": "not the sheet", "_row": "7", "__keys__": "k", "Name": "Ann Lee"}
+
+    standardize_rows([SourceRow("Fair", 2, cells, seq=1)])
+
+    sent = json.loads(fake.requests[0]["messages"][1]["content"])
+    assert sent == {"leads": [{"worksheet": "Fair", "cells": cells}]}
 
 
 def test_success_returns_leads_and_usage(fake: FakeDeepSeek) -> None:
@@ -220,40 +213,12 @@ def test_wrong_api_key_is_a_configuration_error(fake: FakeDeepSeek, settings) ->
 def test_missing_api_key_fails_without_a_call(fake: FakeDeepSeek, settings) -> None:
     settings.DEEPSEEK_API_KEY = ""
 
-    assert not deepseek.is_configured()
+    assert not client.is_configured()
     with pytest.raises(DeepSeekConfigError) as caught:
         standardize_rows(ROWS)
 
     assert caught.value.attempts == 0
     assert fake.call_count == 0
-
-
-def test_guard_is_held_per_attempt_and_released_during_backoff(fake: FakeDeepSeek) -> None:
-    fake.fail_next("429", retry_after=0.2)
-    guard = RecordingGuard()
-
-    standardize_rows(ROWS, guard=guard)
-
-    assert len(guard.held_intervals) == 2
-    (_, first_released), (second_entered, _) = guard.held_intervals
-    assert second_entered - first_released >= 0.2
-
-
-def test_guard_limits_concurrent_requests(fake: FakeDeepSeek) -> None:
-    fake.latency = 0.05
-    semaphore = threading.BoundedSemaphore(2)
-    threads = [
-        threading.Thread(target=standardize_rows, args=(ROWS,), kwargs={"guard": lambda: semaphore})
-        for _ in range(6)
-    ]
-
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert fake.call_count == 6
-    assert fake.peak_concurrency == 2
 
 
 def test_chat_json_validate_can_reject_a_reply(fake: FakeDeepSeek) -> None:
@@ -284,9 +249,9 @@ def test_max_attempts_overrides_the_setting(fake: FakeDeepSeek) -> None:
 def test_retry_after_accepts_an_http_date() -> None:
     in_thirty_seconds = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
 
-    assert 25 < deepseek._retry_after_seconds(in_thirty_seconds) <= 30
-    assert deepseek._retry_after_seconds("2") == 2
-    assert deepseek._retry_after_seconds("soon") is None
+    assert 25 < client._retry_after_seconds(in_thirty_seconds) <= 30
+    assert client._retry_after_seconds("2") == 2
+    assert client._retry_after_seconds("soon") is None
 
 
 def test_logs_carry_correlation_ids_but_never_the_key_or_lead_content(
@@ -311,8 +276,6 @@ def test_logs_carry_correlation_ids_but_never_the_key_or_lead_content(
 
 
 def test_fake_answers_with_the_offline_standardizer_by_default(fake_deepseek: FakeDeepSeek) -> None:
-    pytest.importorskip("processing.standardize")
-
     leads, _ = standardize_rows(ROWS)
 
     assert len(leads) == 2

@@ -13,7 +13,7 @@ import pytest
 import xlwt
 
 from easycrm.testing.files import SAMPLES
-from processing.parsing import SUPPORTED_EXTENSIONS, FileRejected, iter_rows
+from processing.parsing import SUPPORTED_EXTENSIONS, FileRejected, SourceRow, iter_rows
 
 NOT_EXCEL = (
     "This does not look like an Excel workbook (.xlsx): the file may be damaged or saved in another format."
@@ -22,7 +22,7 @@ HEADER_ONLY = "This file has a header row but no leads under it."
 EMPTY = "This file is empty."
 
 
-def read(path: Path, filename: str | None = None, max_rows: int = 1000) -> tuple[list[dict], list[str]]:
+def read(path: Path, filename: str | None = None, max_rows: int = 1000) -> tuple[list[SourceRow], list[str]]:
     warnings: list[str] = []
     rows = list(iter_rows(path, filename or path.name, max_rows=max_rows, warnings=warnings))
     return rows, warnings
@@ -56,6 +56,11 @@ def write_xlsx(tmp_path: Path, sheets: dict[str, list[list[object]]], name: str 
     return path
 
 
+# Headers that once named the parser's own "_worksheet"/"_row" keys; now they are ordinary columns.
+UNDERSCORE_HEADERS = ["Name", "_Notes", "_row", "_seq", "_worksheet", "__keys__", "Email"]
+UNDERSCORE_VALUES = ["Ann", "met at the fair", "7", "3", "Other sheet", "x", "ann@example.com"]
+
+
 def break_sheet_xml(path: Path, member: str) -> None:
     """Cut one worksheet's XML in half inside an otherwise intact xlsx zip."""
     with zipfile.ZipFile(path) as source:
@@ -74,38 +79,37 @@ def test_simple_leads_sample_reads_every_row_as_text():
 
     assert warnings == []
     assert len(rows) == 25
-    assert rows[0] == {
-        "First Name": "Brandon",
-        "Last Name": "Foster",
-        "Title": "Jewellery designer",
-        "Company": "Nicholson Inc",
-        "Email": "bfoster@fabrikam.net",
-        "Phone": "01164960601",
-        "_worksheet": "simple_leads",
-        "_row": 2,
-    }
-    assert rows[1]["Company"] == "Green, Jackson and Walker"
-    assert rows[1]["Phone"] == "+44117 496 0016"
-    assert rows[6]["Title"] == "Teacher, English as a foreign language"
-    assert rows[-1]["_row"] == 26
-    assert rows[-1]["Phone"] == "001-780-584-1485x253"
+    assert rows[0] == SourceRow(
+        "simple_leads",
+        2,
+        {
+            "First Name": "Brandon",
+            "Last Name": "Foster",
+            "Title": "Jewellery designer",
+            "Company": "Nicholson Inc",
+            "Email": "bfoster@fabrikam.net",
+            "Phone": "01164960601",
+        },
+    )
+    assert rows[1].cells["Company"] == "Green, Jackson and Walker"
+    assert rows[1].cells["Phone"] == "+44117 496 0016"
+    assert rows[6].cells["Title"] == "Teacher, English as a foreign language"
+    assert rows[-1].row == 26
+    assert rows[-1].cells["Phone"] == "001-780-584-1485x253"
 
 
 def test_duplicates_sample_keeps_every_row_and_strips_cells():
     rows, warnings = read(SAMPLES / "duplicates.csv")
 
     assert warnings == []
-    assert [row["_row"] for row in rows] == [2, 3, 4]
-    assert rows[1]["Email"] == "ANN.LEE@contoso.com"
-    assert rows[1]["Title"] == "Head Buyer"
-    assert rows[2] == {
-        "First Name": "Bo",
-        "Last Name": "Chen",
-        "Company": "Fabrikam",
-        "Title": "Engineer",
-        "_worksheet": "duplicates",
-        "_row": 4,
-    }
+    assert [row.row for row in rows] == [2, 3, 4]
+    assert rows[1].cells["Email"] == "ANN.LEE@contoso.com"
+    assert rows[1].cells["Title"] == "Head Buyer"
+    assert rows[2] == SourceRow(
+        "duplicates",
+        4,
+        {"First Name": "Bo", "Last Name": "Chen", "Company": "Fabrikam", "Title": "Engineer"},
+    )
 
 
 def test_latin1_semicolon_sample_finds_header_on_line_3():
@@ -113,48 +117,54 @@ def test_latin1_semicolon_sample_finds_header_on_line_3():
 
     assert warnings == []
     assert len(rows) == 10
-    assert rows[0] == {
-        "Nome": "Piero",
-        "Cognome": "Chechi",
-        "Azienda": "Evans, Marshall and Johnston",
-        "Email": "pchechi@contoso.com",
-        "Telefono": "03069990841",
-        "_worksheet": "latin1_semicolon",
-        "_row": 4,
-    }
-    assert rows[-1]["_row"] == 13
-    assert rows[-1]["Telefono"] == "+44118 496 0395"
+    assert rows[0] == SourceRow(
+        "latin1_semicolon",
+        4,
+        {
+            "Nome": "Piero",
+            "Cognome": "Chechi",
+            "Azienda": "Evans, Marshall and Johnston",
+            "Email": "pchechi@contoso.com",
+            "Telefono": "03069990841",
+        },
+    )
+    assert rows[-1].row == 13
+    assert rows[-1].cells["Telefono"] == "+44118 496 0395"
 
 
 def test_multi_sheet_sample_reads_data_sheets_in_order_and_skips_blank_and_template():
     rows, warnings = read(SAMPLES / "multi_sheet.xlsx")
 
     assert warnings == []
-    assert [row["_worksheet"] for row in rows] == ["Conference"] * 18 + ["Referrals"] * 12
-    assert rows[0] == {
-        "Contact Name": "Linda Morrison",
-        "Email Address": "lmorrison@contoso.com",
-        "Cell": "587.750.0474",
-        "Employer": "Lettiere, Ciani e Ricci Group",
-        "Job Role": "Research officer, political party",
-        "Comments": "call back in May",
-        "_worksheet": "Conference",
-        "_row": 2,
-    }
-    amy = rows[4]
+    assert [row.worksheet for row in rows] == ["Conference"] * 18 + ["Referrals"] * 12
+    assert rows[0] == SourceRow(
+        "Conference",
+        2,
+        {
+            "Contact Name": "Linda Morrison",
+            "Email Address": "lmorrison@contoso.com",
+            "Cell": "587.750.0474",
+            "Employer": "Lettiere, Ciani e Ricci Group",
+            "Job Role": "Research officer, political party",
+            "Comments": "call back in May",
+        },
+    )
+    amy = rows[4].cells
     assert amy["Contact Name"] == "Amy Smith"
     assert amy["Cell"] == "09995289086"
     assert "Comments" not in amy
-    assert rows[18] == {
-        "surname": "Camicione",
-        "given name": "Jayne",
-        "mail": "jcamicione@contoso.com",
-        "organization": "Segni e figli",
-        "telephone": "+44113 496 0139",
-        "_worksheet": "Referrals",
-        "_row": 2,
-    }
-    assert rows[-1]["_row"] == 13
+    assert rows[18] == SourceRow(
+        "Referrals",
+        2,
+        {
+            "surname": "Camicione",
+            "given name": "Jayne",
+            "mail": "jcamicione@contoso.com",
+            "organization": "Segni e figli",
+            "telephone": "+44113 496 0139",
+        },
+    )
+    assert rows[-1].row == 13
 
 
 # --- CSV encodings -----------------------------------------------------------------------------
@@ -165,7 +175,7 @@ def test_utf8_bom_is_not_part_of_the_first_header(tmp_path):
 
     rows, _ = read(path)
 
-    assert rows == [{"Name": "José", "City": "Zürich", "_worksheet": "bom", "_row": 2}]
+    assert rows == [SourceRow("bom", 2, {"Name": "José", "City": "Zürich"})]
 
 
 def test_broken_bytes_after_a_utf8_bom_are_replaced_not_fatal(tmp_path):
@@ -173,7 +183,7 @@ def test_broken_bytes_after_a_utf8_bom_are_replaced_not_fatal(tmp_path):
 
     rows, _ = read(path)
 
-    assert [row["Name"] for row in rows] == ["José", "Ren\ufffd"]
+    assert [row.cells["Name"] for row in rows] == ["José", "Ren\ufffd"]
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
@@ -187,13 +197,11 @@ def test_utf16_tab_delimited_unicode_text_is_read(tmp_path, encoding):
     rows, _ = read(path)
 
     assert rows == [
-        {
-            "Name": "José Müller",
-            "Company": "Green, Jackson and Walker",
-            "Phone": "+49 30 1234567",
-            "_worksheet": "unicode",
-            "_row": 2,
-        }
+        SourceRow(
+            "unicode",
+            2,
+            {"Name": "José Müller", "Company": "Green, Jackson and Walker", "Phone": "+49 30 1234567"},
+        )
     ]
 
 
@@ -202,7 +210,7 @@ def test_utf16_without_bom_is_recognised(tmp_path):
 
     rows, _ = read(path)
 
-    assert rows == [{"Name": "Ann", "Email": "ann@example.com", "_worksheet": "nobom", "_row": 2}]
+    assert rows == [SourceRow("nobom", 2, {"Name": "Ann", "Email": "ann@example.com"})]
 
 
 def test_cp1252_accents_and_euro_sign_are_decoded(tmp_path):
@@ -210,7 +218,7 @@ def test_cp1252_accents_and_euro_sign_are_decoded(tmp_path):
 
     rows, _ = read(path)
 
-    assert rows == [{"Name": "René Müller", "Budget": "5 000 €", "_worksheet": "win", "_row": 2}]
+    assert rows == [SourceRow("win", 2, {"Name": "René Müller", "Budget": "5 000 €"})]
 
 
 def test_cp1252_file_whose_first_accent_is_far_down_is_not_taken_for_utf8(tmp_path):
@@ -220,7 +228,7 @@ def test_cp1252_file_whose_first_accent_is_far_down_is_not_taken_for_utf8(tmp_pa
     rows, _ = read(path, max_rows=10_000)
 
     assert len(rows) == 5001
-    assert rows[-1] == {"Name": "Zoë", "Email": "zoe@example.com", "_worksheet": "late", "_row": 5002}
+    assert rows[-1] == SourceRow("late", 5002, {"Name": "Zoë", "Email": "zoe@example.com"})
 
 
 def test_bytes_undefined_in_cp1252_fall_back_to_latin1(tmp_path):
@@ -228,7 +236,7 @@ def test_bytes_undefined_in_cp1252_fall_back_to_latin1(tmp_path):
 
     rows, _ = read(path)
 
-    assert rows[0]["Note"] == "café \x81"
+    assert rows[0].cells["Note"] == "café \x81"
 
 
 # --- CSV structure -----------------------------------------------------------------------------
@@ -249,14 +257,8 @@ def test_each_delimiter_is_detected(tmp_path, delimiter, company):
 
     rows, _ = read(path)
 
-    assert rows[0] == {
-        "Name": "Ann",
-        "Company": company.strip('"'),
-        "Phone": "00123",
-        "_worksheet": "d",
-        "_row": 2,
-    }
-    assert rows[1]["Phone"] == "+1 555"
+    assert rows[0] == SourceRow("d", 2, {"Name": "Ann", "Company": company.strip('"'), "Phone": "00123"})
+    assert rows[1].cells["Phone"] == "+1 555"
 
 
 def test_excel_sep_line_chooses_the_delimiter_and_is_not_a_row(tmp_path):
@@ -264,7 +266,7 @@ def test_excel_sep_line_chooses_the_delimiter_and_is_not_a_row(tmp_path):
 
     rows, _ = read(path)
 
-    assert rows == [{"Name": "Ann", "Company": "Smith, Jones", "_worksheet": "sep", "_row": 2}]
+    assert rows == [SourceRow("sep", 2, {"Name": "Ann", "Company": "Smith, Jones"})]
 
 
 def test_quoted_fields_keep_embedded_delimiters_and_newlines(tmp_path):
@@ -273,11 +275,11 @@ def test_quoted_fields_keep_embedded_delimiters_and_newlines(tmp_path):
 
     rows, _ = read(path)
 
-    assert rows[0]["Company"] == "Green, Jackson and Walker"
-    assert rows[0]["Notes"] == "line one\nline two"
+    assert rows[0].cells["Company"] == "Green, Jackson and Walker"
+    assert rows[0].cells["Notes"] == "line one\nline two"
     # Excel shows a record with a line break inside a cell as one row.
-    assert [row["_row"] for row in rows] == [2, 3]
-    assert rows[1]["Company"] == 'Say "hi"'
+    assert [row.row for row in rows] == [2, 3]
+    assert rows[1].cells["Company"] == 'Say "hi"'
 
 
 def test_title_lines_above_header_are_skipped(tmp_path):
@@ -286,9 +288,7 @@ def test_title_lines_above_header_are_skipped(tmp_path):
 
     rows, _ = read(path)
 
-    assert rows == [
-        {"Name": "Ann", "Email": "ann@example.com", "Phone": "00123", "_worksheet": "titled", "_row": 5}
-    ]
+    assert rows == [SourceRow("titled", 5, {"Name": "Ann", "Email": "ann@example.com", "Phone": "00123"})]
 
 
 def test_blank_lines_above_header_are_skipped(tmp_path):
@@ -296,7 +296,7 @@ def test_blank_lines_above_header_are_skipped(tmp_path):
 
     rows, _ = read(path)
 
-    assert rows == [{"Name": "Ann", "Email": "ann@example.com", "_worksheet": "blank_top", "_row": 5}]
+    assert rows == [SourceRow("blank_top", 5, {"Name": "Ann", "Email": "ann@example.com"})]
 
 
 def test_header_with_an_empty_cell_on_line_1_is_still_the_header(tmp_path):
@@ -306,14 +306,9 @@ def test_header_with_an_empty_cell_on_line_1_is_still_the_header(tmp_path):
     rows, warnings = read(path)
 
     assert warnings == []
-    assert rows[0] == {
-        "Name": "Lead 0",
-        "Email": "l0@example.com",
-        "Column 3": "note 0",
-        "Phone": "5550",
-        "_worksheet": "gap",
-        "_row": 2,
-    }
+    assert rows[0] == SourceRow(
+        "gap", 2, {"Name": "Lead 0", "Email": "l0@example.com", "Column 3": "note 0", "Phone": "5550"}
+    )
 
 
 def test_file_without_header_row_keeps_its_first_lead(tmp_path):
@@ -321,7 +316,7 @@ def test_file_without_header_row_keeps_its_first_lead(tmp_path):
 
     rows, warnings = read(path)
 
-    assert rows[0] == {"Column 1": "Ann", "Column 2": "ann@example.com", "_worksheet": "raw", "_row": 1}
+    assert rows[0] == SourceRow("raw", 1, {"Column 1": "Ann", "Column 2": "ann@example.com"})
     assert len(rows) == 2
     assert warnings == [
         "The first row holds a lead, not column names, so the columns were named "
@@ -334,8 +329,8 @@ def test_file_of_numbers_only_has_no_header_row(tmp_path):
 
     rows, warnings = read(path)
 
-    assert [row["_row"] for row in rows] == [1, 2]
-    assert rows[0] == {"Column 1": "5551234", "Column 2": "00123", "_worksheet": "phones", "_row": 1}
+    assert [row.row for row in rows] == [1, 2]
+    assert rows[0] == SourceRow("phones", 1, {"Column 1": "5551234", "Column 2": "00123"})
     assert len(warnings) == 1
 
 
@@ -344,7 +339,7 @@ def test_blank_rows_in_the_middle_are_skipped_but_keep_row_numbers(tmp_path):
 
     rows, _ = read(path)
 
-    assert [(row["Name"], row["_row"]) for row in rows] == [("Ann", 2), ("Bo", 5)]
+    assert [(row.cells["Name"], row.row) for row in rows] == [("Ann", 2), ("Bo", 5)]
 
 
 def test_short_rows_lose_only_missing_keys_and_long_rows_keep_extra_cells(tmp_path):
@@ -353,11 +348,11 @@ def test_short_rows_lose_only_missing_keys_and_long_rows_keep_extra_cells(tmp_pa
 
     rows, warnings = read(path)
 
-    assert rows[0] == {"Name": "Ann", "_worksheet": "ragged", "_row": 2}
-    assert rows[1]["Column 4"] == "extra"
-    assert rows[1]["Column 5"] == "more"
-    assert rows[2]["Column 5"] == "again"
-    assert "Column 4" not in rows[2]
+    assert rows[0] == SourceRow("ragged", 2, {"Name": "Ann"})
+    assert rows[1].cells["Column 4"] == "extra"
+    assert rows[1].cells["Column 5"] == "more"
+    assert rows[2].cells["Column 5"] == "again"
+    assert "Column 4" not in rows[2].cells
     # Trailing empty cells (a common export quirk) are not worth a warning.
     assert warnings == [
         "2 rows had more cells than the header; the extra cells were kept as 'Column 4', 'Column 5'."
@@ -365,26 +360,43 @@ def test_short_rows_lose_only_missing_keys_and_long_rows_keep_extra_cells(tmp_pa
 
 
 def test_duplicate_and_empty_headers_are_renamed_with_one_warning(tmp_path):
-    text = "Email, ,Email,Name,Email,_row\na@example.com,x,b@example.com,Ann,c@example.com,7\n"
+    text = "Email, ,Email,Name,Email,Name\na@example.com,x,b@example.com,Ann,c@example.com,Lee\n"
     path = write_text(tmp_path, "dups.csv", text)
 
     rows, warnings = read(path)
 
     assert rows == [
-        {
-            "Email": "a@example.com",
-            "Column 2": "x",
-            "Email (2)": "b@example.com",
-            "Name": "Ann",
-            "Email (3)": "c@example.com",
-            "_row (2)": "7",
-            "_worksheet": "dups",
-            "_row": 2,
-        }
+        SourceRow(
+            "dups",
+            2,
+            {
+                "Email": "a@example.com",
+                "Column 2": "x",
+                "Email (2)": "b@example.com",
+                "Name": "Ann",
+                "Email (3)": "c@example.com",
+                "Name (2)": "Lee",
+            },
+        )
     ]
     assert warnings == [
-        "Some column names appear more than once; the repeats were renamed 'Email (2)', 'Email (3)', '_row (2)'."
+        "Some column names appear more than once; the repeats were renamed 'Email (2)', 'Email (3)', 'Name (2)'."
     ]
+
+
+def test_underscore_headers_are_ordinary_columns_in_csv(tmp_path):
+    text = ",".join(UNDERSCORE_HEADERS) + "\n" + ",".join(UNDERSCORE_VALUES) + "\n"
+    path = write_text(tmp_path, "under.csv", text)
+
+    rows, warnings = read(path)
+
+    assert warnings == []
+    assert rows == [SourceRow("under", 2, dict(zip(UNDERSCORE_HEADERS, UNDERSCORE_VALUES, strict=True)))]
+    # The cells neither rename the columns nor overwrite where the row came from.
+    [row] = rows
+    assert list(row.cells) == UNDERSCORE_HEADERS
+    assert (row.worksheet, row.row, row.seq) == ("under", 2, 0)
+    assert SourceRow.from_json(row.to_json()) == row
 
 
 def test_leading_zeros_plus_signs_and_na_words_stay_text(tmp_path):
@@ -395,24 +407,16 @@ def test_leading_zeros_plus_signs_and_na_words_stay_text(tmp_path):
 
     rows, _ = read(path)
 
-    assert rows[0] == {
-        "Phone": "+49 30 1234567",
-        "Zip": "00123",
-        "Ext": "5551234",
-        "Flag": "TRUE",
-        "Missing": "NA",
-        "_worksheet": "numbers",
-        "_row": 2,
-    }
-    assert rows[1] == {
-        "Phone": "0049 (0)30 1",
-        "Zip": "1e5",
-        "Ext": "1.50",
-        "Flag": "NULL",
-        "Missing": "N/A",
-        "_worksheet": "numbers",
-        "_row": 3,
-    }
+    assert rows[0] == SourceRow(
+        "numbers",
+        2,
+        {"Phone": "+49 30 1234567", "Zip": "00123", "Ext": "5551234", "Flag": "TRUE", "Missing": "NA"},
+    )
+    assert rows[1] == SourceRow(
+        "numbers",
+        3,
+        {"Phone": "0049 (0)30 1", "Zip": "1e5", "Ext": "1.50", "Flag": "NULL", "Missing": "N/A"},
+    )
 
 
 def test_cells_are_stripped_but_keep_inner_spaces(tmp_path):
@@ -420,7 +424,7 @@ def test_cells_are_stripped_but_keep_inner_spaces(tmp_path):
 
     rows, _ = read(path)
 
-    assert rows == [{"Name": "Ann  Lee", "Company": "Acme  Inc", "_worksheet": "spaces", "_row": 2}]
+    assert rows == [SourceRow("spaces", 2, {"Name": "Ann  Lee", "Company": "Acme  Inc"})]
 
 
 def test_extension_is_case_insensitive(tmp_path):
@@ -428,7 +432,7 @@ def test_extension_is_case_insensitive(tmp_path):
 
     rows, _ = read(path, "LEADS.CSV")
 
-    assert rows == [{"Name": "Ann", "_worksheet": "LEADS", "_row": 2}]
+    assert rows == [SourceRow("LEADS", 2, {"Name": "Ann"})]
 
 
 def test_large_csv_is_streamed(tmp_path):
@@ -450,15 +454,17 @@ def test_large_csv_is_streamed(tmp_path):
         tracemalloc.stop()
 
     assert count == 20_000
-    assert last == {
-        "Name": "Lead 19999",
-        "Email": "lead19999@example.com",
-        "Phone": "+49 30 0019999",
-        "Company": "Firm 19999, Ltd",
-        "_worksheet": "big",
-        "_row": 20_001,
-    }
-    # The whole file as dicts would take well over 10 MB; streaming keeps a few rows at a time.
+    assert last == SourceRow(
+        "big",
+        20_001,
+        {
+            "Name": "Lead 19999",
+            "Email": "lead19999@example.com",
+            "Phone": "+49 30 0019999",
+            "Company": "Firm 19999, Ltd",
+        },
+    )
+    # The whole file as rows would take well over 10 MB; streaming keeps a few rows at a time.
     assert peak < 3_000_000
 
 
@@ -480,9 +486,9 @@ def test_xlsx_reads_every_sheet_and_skips_empty_and_header_only_ones(tmp_path):
 
     assert warnings == []
     assert rows == [
-        {"Name": "Ann", "Phone": "+49 30 1234567", "_worksheet": "Leads", "_row": 2},
-        {"Name": "Bo", "Phone": "00123", "_worksheet": "Leads", "_row": 4},
-        {"Full name": "Cy", "Email": "cy@example.com", "_worksheet": "More", "_row": 2},
+        SourceRow("Leads", 2, {"Name": "Ann", "Phone": "+49 30 1234567"}),
+        SourceRow("Leads", 4, {"Name": "Bo", "Phone": "00123"}),
+        SourceRow("More", 2, {"Full name": "Cy", "Email": "cy@example.com"}),
     ]
 
 
@@ -505,20 +511,22 @@ def test_xlsx_dates_numbers_and_booleans_become_text(tmp_path):
 
     rows, _ = read(path)
 
-    assert rows[0] == {
-        "Date": "2024-03-05",
-        "Meeting": "2024-03-05T14:30:00",
-        "Created": "2024-03-05",
-        "Phone": "5551234",
-        "Count": "7",
-        "Score": "12.5",
-        "Ratio": "0.3",
-        "Active": "TRUE",
-        "Time": "09:15:00",
-        "_worksheet": "Types",
-        "_row": 2,
-    }
-    assert rows[1] == {"Date": "padded  text", "Active": "FALSE", "_worksheet": "Types", "_row": 3}
+    assert rows[0] == SourceRow(
+        "Types",
+        2,
+        {
+            "Date": "2024-03-05",
+            "Meeting": "2024-03-05T14:30:00",
+            "Created": "2024-03-05",
+            "Phone": "5551234",
+            "Count": "7",
+            "Score": "12.5",
+            "Ratio": "0.3",
+            "Active": "TRUE",
+            "Time": "09:15:00",
+        },
+    )
+    assert rows[1] == SourceRow("Types", 3, {"Date": "padded  text", "Active": "FALSE"})
 
 
 def test_xlsx_row_numbers_and_column_names_follow_excel_when_data_starts_lower_right(tmp_path):
@@ -535,16 +543,25 @@ def test_xlsx_row_numbers_and_column_names_follow_excel_when_data_starts_lower_r
     rows, _ = read(path)
 
     assert rows == [
-        {
-            "Name": "Ann",
-            "Email": "ann@example.com",
-            "Column 4": "VIP",
-            "Phone": "00123",
-            "_worksheet": "Offset",
-            "_row": 6,
-        },
-        {"Name": "Bo", "Email": "bo@example.com", "Phone": "555", "_worksheet": "Offset", "_row": 8},
+        SourceRow(
+            "Offset", 6, {"Name": "Ann", "Email": "ann@example.com", "Column 4": "VIP", "Phone": "00123"}
+        ),
+        SourceRow("Offset", 8, {"Name": "Bo", "Email": "bo@example.com", "Phone": "555"}),
     ]
+
+
+def test_underscore_headers_are_ordinary_columns_in_xlsx(tmp_path):
+    path = write_xlsx(tmp_path, {"Fair": [UNDERSCORE_HEADERS, UNDERSCORE_VALUES, ["Bo", None, "9"]]})
+
+    rows, warnings = read(path)
+
+    assert warnings == []
+    assert rows == [
+        SourceRow("Fair", 2, dict(zip(UNDERSCORE_HEADERS, UNDERSCORE_VALUES, strict=True))),
+        SourceRow("Fair", 3, {"Name": "Bo", "_row": "9"}),
+    ]
+    assert list(rows[0].cells) == UNDERSCORE_HEADERS
+    assert [(row.worksheet, row.row, row.seq) for row in rows] == [("Fair", 2, 0), ("Fair", 3, 0)]
 
 
 def test_xlsx_long_rows_are_reported_per_sheet(tmp_path):
@@ -552,7 +569,7 @@ def test_xlsx_long_rows_are_reported_per_sheet(tmp_path):
 
     rows, warnings = read(path)
 
-    assert rows[0]["Column 3"] == "stray note"
+    assert rows[0].cells["Column 3"] == "stray note"
     assert warnings == [
         "Sheet 'Fair': 1 row had more cells than the header; the extra cells were kept as 'Column 3'."
     ]
@@ -575,14 +592,9 @@ def test_xls_file_written_by_xlwt_is_read(tmp_path):
 
     assert warnings == []
     assert rows == [
-        {
-            "Name": "Ann",
-            "Phone": "5551234",
-            "Met": "2024-03-05T14:30:00",
-            "Zip": "00123",
-            "_worksheet": "Old CRM",
-            "_row": 2,
-        }
+        SourceRow(
+            "Old CRM", 2, {"Name": "Ann", "Phone": "5551234", "Met": "2024-03-05T14:30:00", "Zip": "00123"}
+        )
     ]
 
 
@@ -595,8 +607,8 @@ def test_workbook_saved_under_the_other_excel_extension_is_read(tmp_path):
     xls = tmp_path / "old.xls"
     workbook.save(str(xls))
 
-    assert read(xlsx, "renamed.xls")[0] == [{"Name": "Ann", "_worksheet": "Leads", "_row": 2}]
-    assert read(xls, "renamed.xlsx")[0] == [{"Name": "Bo", "_worksheet": "Old", "_row": 2}]
+    assert read(xlsx, "renamed.xls")[0] == [SourceRow("Leads", 2, {"Name": "Ann"})]
+    assert read(xls, "renamed.xlsx")[0] == [SourceRow("Old", 2, {"Name": "Bo"})]
 
 
 def test_corrupt_sheet_is_skipped_with_a_warning_and_other_sheets_import(tmp_path):
@@ -610,7 +622,7 @@ def test_corrupt_sheet_is_skipped_with_a_warning_and_other_sheets_import(tmp_pat
 
     rows, warnings = read(path)
 
-    assert rows == [{"Name": "Ann", "Email": "ann@example.com", "_worksheet": "Good", "_row": 2}]
+    assert rows == [SourceRow("Good", 2, {"Name": "Ann", "Email": "ann@example.com"})]
     assert warnings == [
         "Sheet 'Broken' could not be read and was skipped: it is damaged or saved in a format that cannot be read."
     ]

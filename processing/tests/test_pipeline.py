@@ -6,16 +6,17 @@ import logging
 import threading
 import time
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.core.files import File
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from easycrm.testing.files import HEADER, people, write_csv
 from leads.models import Lead
-from processing import services
+from processing import services, undo
 from processing.models import ImportBatch, ImportJob
 
 pytestmark = pytest.mark.django_db
@@ -191,7 +192,9 @@ def test_batches_carry_the_seed_message_fields(tmp_path, settings):
     assert (job.total_rows, job.total_batches) == (10, 3)
     assert [len(b.rows) for b in batches] == [4, 4, 2]
     assert all(b.total_batches == 3 and b.source_file == "fields.csv" for b in batches)
-    assert batches[0].rows[0]["_row"] == 2 and batches[0].rows[0]["_seq"] == 1
+    first = batches[0].source_rows[0]
+    assert (first.worksheet, first.row, first.seq) == ("fields", 2, 1)
+    assert first.cells == dict(zip(HEADER, people(1)[0], strict=True))
     assert batches[0].environment
     assert all(b.status == ImportBatch.Status.QUEUED for b in batches)
 
@@ -204,7 +207,7 @@ def _start(path) -> ImportJob:
 
 def _start_and_split(path) -> ImportJob:
     job = _start(path)
-    assert services.import_split(job=job)
+    assert services.import_split(job_id=job.pk, enqueue=False)
     job.refresh_from_db()
     return job
 
@@ -267,7 +270,7 @@ def test_batch_left_running_by_a_dead_worker_is_picked_up_after_its_lease(tmp_pa
         status=ImportBatch.Status.RUNNING, attempts=1, lease_until=timezone.now() - timedelta(seconds=1)
     )
 
-    assert services.batches_requeue_stale() == 1
+    assert services.imports_sweep() == 1
 
     batch.refresh_from_db()
     job.refresh_from_db()
@@ -282,7 +285,7 @@ def test_batch_whose_worker_died_three_times_is_failed(tmp_path):
         status=ImportBatch.Status.RUNNING, attempts=3, lease_until=timezone.now() - timedelta(seconds=1)
     )
 
-    services.batches_requeue_stale()
+    services.imports_sweep()
 
     job.refresh_from_db()
     assert job.status == ImportJob.Status.FAILED
@@ -297,7 +300,7 @@ def test_running_batch_with_live_lease_is_not_taken_twice(tmp_path):
     )
 
     assert services.batch_standardize(batch_id=batch.pk) == ImportBatch.Status.RUNNING
-    assert services.batches_requeue_stale() == 0
+    assert services.imports_sweep() == 0
     assert not Lead.objects.exists()
 
 
@@ -376,7 +379,10 @@ def test_rejected_api_key_fails_the_job_clearly_without_more_calls(
 def test_wrong_lead_count_never_creates_extra_leads(import_file, tmp_path, fake_deepseek):
     def injected(rows):
         leads = [{"firstName": "X", "lastName": "Y", "email": "evil@attacker.example"}]
-        return [{"firstName": r.get("First Name", ""), "email": r.get("Email", "")} for r in rows] + leads
+        return [
+            {"firstName": r["cells"].get("First Name", ""), "email": r["cells"].get("Email", "")}
+            for r in rows
+        ] + leads
 
     fake_deepseek.responder = injected
     rows = people(3)
@@ -395,7 +401,7 @@ def test_model_cannot_inject_values_the_row_does_not_contain(import_file, tmp_pa
     def hallucinating(rows):
         return [
             {
-                "firstName": r.get("First Name", ""),
+                "firstName": r["cells"].get("First Name", ""),
                 "email": "boss@attacker.example",
                 "phone": "+1 900 555 0100",
             }
@@ -569,7 +575,7 @@ def test_stalled_job_gets_its_queued_batches_enqueued_again(tmp_path):
     job = _split(tmp_path, rows=20)
     ImportJob.objects.filter(pk=job.pk).update(started_at=timezone.now() - timedelta(hours=1))
 
-    assert services.batches_requeue_stale(older_than=timedelta(minutes=10)) == 2
+    assert services.imports_sweep(older_than=timedelta(minutes=10)) == 2
 
     job.refresh_from_db()
     assert job.status == ImportJob.Status.COMPLETED and job.leads_created == 20
@@ -580,17 +586,164 @@ def test_job_making_progress_is_not_requeued(tmp_path):
     ImportJob.objects.filter(pk=job.pk).update(started_at=timezone.now() - timedelta(hours=1))
     services.batch_standardize(batch_id=job.batches.first().pk)  # finished just now
 
-    assert services.batches_requeue_stale(older_than=timedelta(minutes=10)) == 0
+    assert services.imports_sweep(older_than=timedelta(minutes=10)) == 0
+
+
+def _split_queued_ago(job: ImportJob, age: timedelta) -> None:
+    ImportJob.objects.filter(pk=job.pk).update(split_queued_at=timezone.now() - age)
 
 
 def test_lost_split_task_is_enqueued_again(tmp_path):
     job = _start(write_csv(tmp_path / "lost.csv", HEADER, people(10)))
-    ImportJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    _split_queued_ago(job, timedelta(hours=1))
 
-    services.batches_requeue_stale(older_than=timedelta(minutes=10))
+    services.imports_sweep(older_than=timedelta(minutes=10))
 
     job.refresh_from_db()
     assert job.status == ImportJob.Status.COMPLETED and job.leads_created == 10
+
+
+def test_a_waiting_split_is_not_requeued_before_its_lease_ran_out(
+    tmp_path, django_capture_on_commit_callbacks
+):
+    # The split lease is the task timeout + a minute: a split queued 5 minutes ago may still be waiting
+    # for a busy worker (before: every upload older than the batch lease was queued again every minute).
+    job = _start(write_csv(tmp_path / "waiting.csv", HEADER, people(10)))
+    _split_queued_ago(job, timedelta(minutes=5))
+
+    services.imports_sweep()
+
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.UPLOADED and job.split_attempts == 0
+
+
+def test_a_lost_split_is_requeued_a_bounded_number_of_times_then_fails(tmp_path):
+    job = _start(write_csv(tmp_path / "lost.csv", HEADER, people(10)))
+    sweeps = 0
+    while job.status == ImportJob.Status.UPLOADED and sweeps < 10:
+        _split_queued_ago(job, services.split_lease() + timedelta(seconds=1))
+        with mock.patch.object(services, "_split_enqueue") as enqueue:  # lost again
+            services.imports_sweep()
+        sweeps += 1
+        job.refresh_from_db()
+
+    assert job.status == ImportJob.Status.FAILED
+    assert "No worker picked up this import" in job.error_message
+    assert sweeps == services.MAX_SPLIT_ATTEMPTS
+    assert job.split_attempts == services.MAX_SPLIT_ATTEMPTS - 1
+    enqueue.assert_not_called()  # the last sweep failed it instead of queuing it once more
+
+
+def test_a_split_still_running_within_the_task_timeout_is_not_failed(tmp_path, settings):
+    # Before: the sweeper failed a split after BATCH_LEASE_SECONDS (600 s) while a task may run 900 s.
+    job = _start(write_csv(tmp_path / "slow.csv", HEADER, people(10)))
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=ImportJob.Status.PROCESSING,
+        started_at=timezone.now() - timedelta(seconds=settings.BATCH_LEASE_SECONDS + 60),
+    )
+
+    services.imports_sweep()
+
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.PROCESSING
+    assert settings.Q_CLUSTER["timeout"] > settings.BATCH_LEASE_SECONDS
+
+
+def test_a_split_that_outlived_the_task_timeout_fails_the_import(tmp_path):
+    job = _start(write_csv(tmp_path / "dead.csv", HEADER, people(10)))
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=ImportJob.Status.PROCESSING,
+        started_at=timezone.now() - services.split_lease() - timedelta(seconds=1),
+    )
+
+    services.imports_sweep()
+
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.FAILED
+    assert "stopped while reading the file" in job.error_message
+
+
+def test_an_upload_whose_file_cannot_be_stored_fails_at_once(tmp_path):
+    path = write_csv(tmp_path / "leads.csv", HEADER, people(3))
+    with mock.patch("django.core.files.storage.FileSystemStorage._save", side_effect=OSError("disk full")):
+        job = _start(path)
+
+    assert job.status == ImportJob.Status.FAILED
+    assert job.error_message == services.NOT_STORED
+    assert not ImportJob.objects.filter(status__in=ImportJob.ACTIVE).exists()
+
+
+def test_an_upload_left_uploading_by_a_dead_process_is_failed_by_the_sweeper():
+    job = ImportJob.objects.create(original_filename="gone.csv", size=10)
+    ImportJob.objects.filter(pk=job.pk).update(
+        created_at=timezone.now() - services.split_lease() - timedelta(seconds=1)
+    )
+
+    services.imports_sweep()
+
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.FAILED and job.error_message == services.NOT_STORED
+
+
+def test_a_batch_left_running_in_a_cancelled_import_is_closed_so_undo_works(tmp_path):
+    job = _split(tmp_path, rows=20)
+    first, second = job.batches.order_by("batch_number")
+    services.batch_standardize(batch_id=first.pk)
+    ImportBatch.objects.filter(pk=second.pk).update(
+        status=ImportBatch.Status.RUNNING, attempts=1, lease_until=timezone.now() + timedelta(minutes=5)
+    )
+    services.import_cancel(job=job)
+    with pytest.raises(undo.UndoRefused, match="still being stored"):
+        undo.import_undo(job=job)
+    ImportBatch.objects.filter(pk=second.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+
+    services.imports_sweep()
+
+    second.refresh_from_db()
+    job.refresh_from_db()
+    assert second.status == ImportBatch.Status.SKIPPED
+    assert (job.completed_batches, job.skipped_batches, job.rows_skipped) == (1, 1, 10)
+    assert undo.import_undo(job=job).deleted == 10
+
+
+def test_an_error_while_storing_is_logged_and_reported_as_what_it_was(tmp_path, caplog):
+    job = _split(tmp_path, rows=10)
+    batch = job.batches.get()
+    with (
+        mock.patch.object(services, "leads_upsert", side_effect=DatabaseError("disk I/O error")),
+        caplog.at_level(logging.ERROR, logger="easycrm.pipeline"),
+    ):
+        for _ in range(services.MAX_BATCH_ATTEMPTS):
+            services.batch_standardize(batch_id=batch.pk)
+
+    batch.refresh_from_db()
+    job.refresh_from_db()
+    assert [r.message for r in caplog.records].count(
+        "storing the batch failed"
+    ) == services.MAX_BATCH_ATTEMPTS
+    assert all(r.batch_id == batch.pk and r.exc_info for r in caplog.records)
+    assert batch.status == ImportBatch.Status.FAILED and batch.attempts == services.MAX_BATCH_ATTEMPTS
+    assert batch.last_error == "Storing the leads of this batch failed (DatabaseError)."
+    assert job.status == ImportJob.Status.FAILED and job.rows_failed == 10
+    assert {result["reason"] for result in batch.results} == {batch.last_error}
+    assert "stopped repeatedly" not in batch.last_error
+
+
+def test_a_batch_whose_worker_died_after_a_store_error_reports_that_error(tmp_path):
+    job = _split(tmp_path, rows=10)
+    batch = job.batches.get()
+    ImportBatch.objects.filter(pk=batch.pk).update(
+        status=ImportBatch.Status.RUNNING,
+        attempts=services.MAX_BATCH_ATTEMPTS,
+        lease_until=timezone.now() - timedelta(seconds=1),
+        last_error="Storing the leads of this batch failed (OperationalError).",
+    )
+
+    services.imports_sweep()
+
+    batch.refresh_from_db()
+    assert batch.status == ImportBatch.Status.FAILED
+    assert batch.results[0]["reason"] == "Storing the leads of this batch failed (OperationalError)."
 
 
 def test_raw_rows_keep_the_file_column_order(import_file, samples):
@@ -599,5 +752,35 @@ def test_raw_rows_keep_the_file_column_order(import_file, samples):
 
     lead = Lead.objects.get(email="pchechi@contoso.com")
     assert list(lead.raw) == ["Nome", "Cognome", "Azienda", "Email", "Telefono"]
-    first_row = job.batches.order_by("batch_number").first().rows[0]
-    assert [key for key in first_row if not key.startswith("_")] == list(lead.raw)
+    first_row = job.batches.order_by("batch_number").first().source_rows[0]
+    assert list(first_row.cells) == list(lead.raw)
+
+
+UNDERSCORE_HEADERS = ["First Name", "Email", "_Notes", "_row", "_seq", "_worksheet", "__keys__", "__pairs__"]
+
+
+def test_columns_named_like_our_metadata_are_imported_like_any_other(import_file, tmp_path, settings):
+    # Before: the parser's "_worksheet"/"_row"/"_seq" keys and the ordered-JSON "__keys__" member
+    # silently took the place of (or dropped) the user's own columns with those names.
+    row = ["Ann", "ann@example.com", "call back", "r7", "s9", "my sheet", "k1", "p1"]
+    job = import_file(write_csv(tmp_path / "meta.csv", UNDERSCORE_HEADERS, [row]))
+
+    lead = Lead.objects.get()
+    assert job.leads_created == 1
+    assert (lead.worksheet, lead.source_row, lead.source_sequence) == ("meta", 2, 1)
+    assert lead.raw == dict(zip(UNDERSCORE_HEADERS, row, strict=True))
+    assert list(lead.raw) == UNDERSCORE_HEADERS
+    for header, value in zip(UNDERSCORE_HEADERS[2:], row[2:], strict=True):
+        assert f"{header}: {value}" in lead.remarks
+
+
+def test_problem_rows_csv_keeps_columns_named_like_our_metadata(import_file, tmp_path):
+    from processing.problems import import_problems_lines
+
+    row = ["", "", "only a note", "r7", "s9", "my sheet", "k1", "p1"]
+    job = import_file(write_csv(tmp_path / "meta.csv", UNDERSCORE_HEADERS, [row]))
+
+    lines = "".join(import_problems_lines(job=job)).lstrip("\ufeff").splitlines()
+    assert job.rows_skipped == 1
+    assert lines[0] == "worksheet,row,outcome,reason," + ",".join(UNDERSCORE_HEADERS[2:])
+    assert lines[1].startswith("meta,2,skipped,") and lines[1].endswith("only a note,r7,s9,my sheet,k1,p1")

@@ -270,15 +270,23 @@ def test_import_reads_the_upload_back_from_s3(s3, import_file, samples, settings
     assert not media.exists() or not any(media.rglob("*"))
 
 
-def test_wrong_secret_key_is_rejected(s3, use_s3, samples):
+def test_wrong_secret_key_is_rejected(s3, use_s3, samples, caplog):
     use_s3(secret_key="not-the-secret")
     before = s3.object_keys()
     path = samples / "simple_leads.csv"
 
-    with path.open("rb") as handle, pytest.raises(ClientError) as raised:
-        services.import_start(file=File(handle, name=path.name), filename=path.name)
+    with path.open("rb") as handle:
+        job = services.import_start(file=File(handle, name=path.name), filename=path.name)
 
-    assert raised.value.response["Error"]["Code"] in {"SignatureDoesNotMatch", "AccessDenied", "403"}
+    # The import fails with a message for the user instead of staying "uploading"; the log has why.
+    assert job.status == ImportJob.Status.FAILED and job.error_message == services.NOT_STORED
+    stored_error = next(r for r in caplog.records if r.getMessage() == "upload could not be stored")
+    assert isinstance(stored_error.exc_info[1], ClientError)
+    assert stored_error.exc_info[1].response["Error"]["Code"] in {
+        "SignatureDoesNotMatch",
+        "AccessDenied",
+        "403",
+    }
     assert s3.object_keys() == before
     # Straight through boto3 too: the server verifies the signature, not just the key id.
     with pytest.raises(ClientError) as raised:

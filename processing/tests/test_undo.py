@@ -9,7 +9,7 @@ from django.core.files import File
 
 from easycrm.testing.files import HEADER, people, write_csv
 from leads.models import Lead, LeadRevision
-from processing import services
+from processing import services, undo
 from processing.models import ImportBatch, ImportJob
 
 pytestmark = pytest.mark.django_db
@@ -53,7 +53,7 @@ def test_undo_removes_created_leads_and_marks_the_import_undone(imported, django
     job = imported("new.csv", [*people(3), ["No", "Email", "Acme", "", ""]])
     user = django_user_model.objects.create_user("undoer")
 
-    result = services.import_undo(job=job, user=user)
+    result = undo.import_undo(job=job, user=user)
 
     assert (result.deleted, result.restored) == (4, 0)
     assert list(Lead.objects.values_list("email", flat=True)) == ["bo@example.com"]
@@ -69,7 +69,7 @@ def test_undo_restores_updated_leads_to_their_previous_values(imported):
     job = imported("second.csv", [["Ann", "Lee", "Contoso", "person0@example.com", "+1 415 555 9999"]])
     assert lead_values("person0@example.com") != before
 
-    result = services.import_undo(job=job)
+    result = undo.import_undo(job=job)
 
     assert (result.deleted, result.restored) == (0, 1)
     assert lead_values("person0@example.com") == before
@@ -80,7 +80,7 @@ def test_undo_of_a_file_that_created_then_updated_a_lead_removes_it(imported, sa
     job = import_file(samples / "duplicates.csv")
     assert job.leads_updated == 1
 
-    result = services.import_undo(job=job)
+    result = undo.import_undo(job=job)
 
     assert result.deleted == job.leads_created
     assert not Lead.objects.exists()
@@ -93,8 +93,8 @@ def test_undo_is_refused_when_a_later_import_changed_one_of_the_leads(imported):
     )
     before = list(Lead.objects.order_by("email").values_list("first_name", flat=True))
 
-    with pytest.raises(services.UndoRefused, match="^2 leads were changed by a later import since; undo is"):
-        services.import_undo(job=job)
+    with pytest.raises(undo.UndoRefused, match="^2 leads were changed by a later import since; undo is"):
+        undo.import_undo(job=job)
 
     assert list(Lead.objects.order_by("email").values_list("first_name", flat=True)) == before
     job.refresh_from_db()
@@ -106,41 +106,41 @@ def test_undo_is_refused_when_someone_edited_a_lead_afterwards(imported):
     lead = Lead.objects.get(email="person1@example.com")
     Lead.objects.filter(pk=lead.pk).update(title="Edited", updated_at=lead.updated_at + timedelta(minutes=5))
 
-    with pytest.raises(services.UndoRefused, match="^1 lead was changed"):
-        services.import_undo(job=job)
+    with pytest.raises(undo.UndoRefused, match="^1 lead was changed"):
+        undo.import_undo(job=job)
 
 
 def test_undoing_imports_newest_first_restores_each_older_state(imported):
     older = imported("older.csv", people(2))
     newer = imported("newer.csv", [["Ann", "Lee", "Contoso", "person0@example.com", ""]])
 
-    services.import_undo(job=newer)
+    undo.import_undo(job=newer)
     assert Lead.objects.get(email="person0@example.com").import_job == older
-    services.import_undo(job=older)
+    undo.import_undo(job=older)
 
     assert not Lead.objects.exists()
 
 
 def test_second_undo_is_refused(imported):
     job = imported("first.csv", people(2))
-    services.import_undo(job=job)
+    undo.import_undo(job=job)
 
-    with pytest.raises(services.UndoRefused, match="already undone"):
-        services.import_undo(job=job)
+    with pytest.raises(undo.UndoRefused, match="already undone"):
+        undo.import_undo(job=job)
 
 
 def test_undo_of_a_running_import_is_refused_until_it_is_cancelled(tmp_path):
     path = write_csv(tmp_path / "running.csv", HEADER, people(20))
     with path.open("rb") as handle:
         job = services.import_start(file=File(handle), filename="running.csv", enqueue=False)
-    services.import_split(job=job)
+    services.import_split(job_id=job.pk, enqueue=False)
     services.batch_standardize(batch_id=job.batches.order_by("batch_number").first().pk)
     job.refresh_from_db()
 
-    with pytest.raises(services.UndoRefused, match="Cancel it first"):
-        services.import_undo(job=job)
+    with pytest.raises(undo.UndoRefused, match="Cancel it first"):
+        undo.import_undo(job=job)
     services.import_cancel(job=job)
-    result = services.import_undo(job=job)
+    result = undo.import_undo(job=job)
 
     assert result.deleted == 10 and not Lead.objects.exists()
 
@@ -150,20 +150,20 @@ def test_undo_of_an_import_that_wrote_nothing_is_refused(import_file, tmp_path):
     path.write_bytes(b"")
     job = import_file(path)
 
-    with pytest.raises(services.UndoRefused, match="nothing to undo"):
-        services.import_undo(job=job)
+    with pytest.raises(undo.UndoRefused, match="nothing to undo"):
+        undo.import_undo(job=job)
 
 
 def test_undo_of_a_cancelled_import_waits_for_its_batch_in_flight(tmp_path):
     path = write_csv(tmp_path / "running.csv", HEADER, people(20))
     with path.open("rb") as handle:
         job = services.import_start(file=File(handle), filename="running.csv", enqueue=False)
-    services.import_split(job=job)
+    services.import_split(job_id=job.pk, enqueue=False)
     job.batches.filter(batch_number=1).update(status=ImportBatch.Status.RUNNING)
     services.import_cancel(job=job)
 
-    with pytest.raises(services.UndoRefused, match="still being stored"):
-        services.import_undo(job=job)
+    with pytest.raises(undo.UndoRefused, match="still being stored"):
+        undo.import_undo(job=job)
 
 
 def test_undo_restores_a_lead_whose_earlier_import_was_deleted(imported):
@@ -171,7 +171,7 @@ def test_undo_restores_a_lead_whose_earlier_import_was_deleted(imported):
     newer = imported("newer.csv", [["Ann", "Lee", "Contoso", "person0@example.com", ""]])
     older.delete()
 
-    services.import_undo(job=newer)
+    undo.import_undo(job=newer)
 
     lead = Lead.objects.get()
     assert lead.first_name == "First0" and lead.import_job is None

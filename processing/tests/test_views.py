@@ -42,7 +42,7 @@ def running_job(tmp_path, importer) -> ImportJob:
     path = write_csv(tmp_path / "running.csv", HEADER, people(25))
     with path.open("rb") as handle:
         job = services.import_start(file=File(handle), filename="running.csv", user=importer, enqueue=False)
-    services.import_split(job=job)
+    services.import_split(job_id=job.pk, enqueue=False)
     job.refresh_from_db()
     return job
 

@@ -11,7 +11,6 @@ with REDIS_URL) — django-q2 reads its Conf once at import, so the test process
 from __future__ import annotations
 
 import fcntl
-import os
 import shutil
 import subprocess
 import tempfile
@@ -26,10 +25,11 @@ from django.utils import timezone
 from django_q.models import Failure, OrmQ
 
 from easycrm.testing.files import HEADER, people, write_csv
-from easycrm.testing.workers import Workers, database_url
+from easycrm.testing.workers import Workers, subprocess_env
 from leads.models import Lead
 from llm.fake_server import FakeDeepSeek
-from processing.models import ImportBatch, ImportJob, LlmSlot
+from llm.models import LlmSlot
+from processing.models import ImportBatch, ImportJob
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -46,22 +46,7 @@ def workers(transactional_db, tmp_path) -> Iterator[Callable[..., Workers]]:
     made: list[Workers] = []
 
     def make(**env: str) -> Workers:
-        base = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith(("DEEPSEEK_", "S3_", "Q_CLUSTER_NAME")) and key != "REDIS_URL"
-        }
-        base.update(
-            DATABASE_URL=database_url(),
-            Q_SYNC="0",
-            DEBUG="1",
-            MEDIA_ROOT=str(tmp_path / "media"),
-            LOG_LEVEL="WARNING",
-            PYTHONUNBUFFERED="1",
-            DJANGO_SETTINGS_MODULE="easycrm.settings",
-        )
-        base.update(env)
-        group = Workers(tmp_path, base)
+        group = Workers(tmp_path, subprocess_env(MEDIA_ROOT=str(tmp_path / "media"), **env))
         made.append(group)
         return group
 
@@ -237,7 +222,7 @@ def test_killed_batch_cluster_is_recovered_without_duplicates(workers, leads_csv
             DEEPSEEK_API_KEY="test-key",
             DEEPSEEK_BASE_URL=fake.base_url,
             DEEPSEEK_CONCURRENCY="5",
-            # The LLM permit lease is connect + read timeout + 5 s (services.llm_slot): keep it short.
+            # The LLM permit lease is connect + read timeout + 5 s (llm.client.permit): keep it short.
             DEEPSEEK_CONNECT_TIMEOUT="0.5",
             DEEPSEEK_READ_TIMEOUT="1.5",
             BATCH_LEASE_SECONDS="3",

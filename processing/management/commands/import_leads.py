@@ -14,13 +14,14 @@ from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections, connection
 
-from processing import deepseek, services, tasks
-from processing.models import ImportBatch, ImportJob
+from llm import client
+from processing import services, tasks
+from processing.models import ImportJob
 
 
 def _run_batch(batch_id: str) -> str:
     try:
-        return tasks.standardize_batch(batch_id)
+        return tasks.batch_standardize(batch_id)
     finally:
         connection.close()  # each pool thread has its own connection
 
@@ -56,11 +57,11 @@ class Command(BaseCommand):
                 self.stdout.write(f"{job.pk}  {path}  {job.get_status_display()}")
                 failures += job.status == ImportJob.Status.FAILED
                 continue
-            if job.status == ImportJob.Status.UPLOADED and services.import_split(job=job):
-                self._run(
-                    job,
-                    list(job.batches.filter(status=ImportBatch.Status.QUEUED).values_list("id", flat=True)),
-                )
+            # The workers' path, with this process as the worker: the split task's service, then the
+            # batch task for each batch it would have queued.
+            batch_ids = services.import_split(job_id=job.pk, enqueue=False)
+            if batch_ids:
+                self._run(job, batch_ids)
             job.refresh_from_db()
             failures += self._summary(job, path)
         if failures:
@@ -75,10 +76,10 @@ class Command(BaseCommand):
             return services.import_start(file=File(handle, name=path.name), filename=path.name, enqueue=queue)
 
     def _run(self, job: ImportJob, batch_ids: list) -> None:
-        if not deepseek.is_configured():
+        if not client.is_configured():
             # The offline standardizer is CPU-bound: threads would only contend for the GIL.
             for number, batch_id in enumerate(batch_ids):
-                tasks.standardize_batch(str(batch_id))
+                tasks.batch_standardize(str(batch_id))
                 if number % 20 == 0:
                     self._progress(job)
         else:

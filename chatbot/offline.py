@@ -4,7 +4,7 @@ Rule-based and purely lexical: it reads the question (and the previous plan, for
 leads. Rules run in a fixed order over a normalized copy of the question; each rule that matches
 records a condition (or the action, grouping, sort or limit) and blanks out the words it used. Whatever
 is left must be filler words, or the parser says it did not understand — a wrong answer given
-confidently is worse than a question back.
+confidently is worse than a question back. The words the rules look for are in `vocabulary.py`.
 
     offline_plan("How many leads from Globex?", today=date(2025, 6, 11))
     → Plan(action="count", filters=(Condition("company", "contains", "globex"),))
@@ -19,192 +19,42 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from leads.filters import Condition
+from leads.filters import BETWEEN_SEPARATOR, TEXT_OPS, VALUELESS_OPS, Condition
 
-from .plans import HELP_TEXT, MAX_LIMIT, Clarification, Plan, plan_validate
+from .plans import GROUP_FIELDS, HELP_TEXT, Clarification, Plan, plan_validate
+from .vocabulary import (
+    BOUNDARY_WORDS,
+    FIELD_WORDS,
+    FILE_EXTENSIONS,
+    FILLER_WORDS,
+    FOLLOW_UP_WORDS,
+    KEYWORDS,
+    MONTHS,
+    NOT_VALUES,
+    NUMBER_WORDS,
+    PLACES,
+    TITLE_QUALIFIERS,
+    TITLE_WORDS,
+    VALUE_INTRODUCERS,
+    VOCABULARY,
+    WEBMAIL,
+    WRITE_WORDS,
+)
 
 # Marks a placeholder for quoted text; a private-use character, removed from questions first.
 QUOTED = "\ue000"
+# Text ops that take a value; the others (is_empty, not_empty) take none.
+TEXT_VALUE_OPS = tuple(op for op in TEXT_OPS if op not in VALUELESS_OPS)
 # A value longer than this is a sentence the parser did not understand, not a company name.
 MAX_VALUE_CHARS = 80
 READ_ONLY_TEXT = (
     "I can only read leads: I cannot delete, change or add anything. "
     "Ask me to count, list or group leads instead."
 )
-# Words that ask for a change. Past participles ("updated this week") are date words, not requests.
-WRITE_WORDS = frozenset(
-    {
-        "delete",
-        "remove",
-        "drop",
-        "truncate",
-        "erase",
-        "wipe",
-        "destroy",
-        "purge",
-        "insert",
-        "update",
-        "modify",
-        "edit",
-        "rename",
-        "overwrite",
-        "merge",
-        "create",
-        "add",
-    }
-)
-NUMBER_WORDS = {
-    "a": 1,
-    "an": 1,
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "ten": 10,
-    "twelve": 12,
-    "fifteen": 15,
-    "twenty": 20,
-    "thirty": 30,
-}
-MONTHS = {
-    name: number
-    for number, names in enumerate(
-        [
-            ("january", "jan"),
-            ("february", "feb"),
-            ("march", "mar"),
-            ("april", "apr"),
-            ("may",),
-            ("june", "jun"),
-            ("july", "jul"),
-            ("august", "aug"),
-            ("september", "sep", "sept"),
-            ("october", "oct"),
-            ("november", "nov"),
-            ("december", "dec"),
-        ],
-        start=1,
-    )
-    for name in names
-}
-
-# Field words, longest first within each field so "first name" wins over "name".
-FIELD_WORDS: dict[str, tuple[str, ...]] = {
-    "first_name": ("first names", "first name", "firstname", "given name", "forename"),
-    "last_name": ("last names", "last name", "lastname", "surnames", "surname", "family name"),
-    "email_domain": ("email domains", "email domain", "domains", "domain"),
-    "email": ("email addresses", "email address", "emails", "email", "mail address", "mail"),
-    "name": ("full name", "names", "name"),
-    "title": ("job titles", "job title", "titles", "title", "positions", "position", "roles", "role"),
-    "company": ("company name", "companies", "company", "employers", "employer", "organizations",
-                "organization", "organisations", "organisation", "firms", "firm"),
-    "phone": ("phone numbers", "phone number", "telephone numbers", "telephone number", "telephone",
-              "mobile numbers", "mobile number", "mobile", "phones", "phone", "numbers", "number"),
-    "remarks": ("remarks", "remark", "notes", "note", "comments", "comment"),
-    "worksheet": ("worksheets", "worksheet", "sheets", "sheet", "tabs", "tab"),
-    "source": ("source files", "source file", "file names", "file name", "filenames", "filename",
-               "sources", "source", "files", "file", "uploads", "upload", "imports", "import"),
-}  # fmt: skip
-GROUPABLE = ("company", "title", "email_domain", "source", "worksheet", "first_name", "last_name")
-# Job-title words found anywhere in a question ("CTOs", "sales managers"), matched as whole words.
-TITLE_WORDS = (
-    "cto", "ceo", "cfo", "coo", "cmo", "cio", "cso", "cpo", "cro", "vp", "svp", "evp", "vice president",
-    "president", "director", "manager", "engineer", "developer", "founder", "co-founder", "cofounder",
-    "owner", "partner", "consultant", "analyst", "designer", "architect", "assistant", "intern",
-    "recruiter", "accountant", "specialist", "coordinator", "officer", "executive", "administrator",
-    "representative", "salesperson", "programmer", "scientist", "buyer", "chairman", "treasurer",
-)  # fmt: skip
-TITLE_QUALIFIERS = (
-    "sales", "marketing", "product", "project", "account", "key account", "engineering", "software",
-    "hr", "it", "finance", "financial", "operations", "technical", "regional", "general", "senior",
-    "junior", "managing", "creative", "art", "data", "business", "customer", "support", "office",
-    "procurement", "purchasing", "research", "quality", "executive", "medical",
-)  # fmt: skip
-WEBMAIL = ("gmail", "googlemail", "yahoo", "hotmail", "outlook", "gmx", "icloud", "aol", "protonmail")
-FILE_EXTENSIONS = ("csv", "xlsx", "xlsm", "xls", "ods", "tsv", "txt")
-
-
-def _word_set(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-# Words that end a value: "from Globex with a phone" → "globex".
-BOUNDARY_WORDS = _word_set(
-    """with without who whose that which and or in at from added created updated modified changed
-    edited imported entered new this last past since before after between on during by per sorted
-    sort order ordered have has having had where named called titled their leads lead employees staff
-    people contacts today yesterday is are was were do does did to for only also group grouped
-    newest oldest latest recent recently but not no missing than alphabetically top first there
-    please"""
-) | {word for words in FIELD_WORDS.values() for word in words if " " not in word}
-# Words a question may contain without changing its meaning.
-FILLER_WORDS = _word_set(
-    """a an the me us we our i you your my do does did is are was were be been being there here any
-    all of for to please can could would will should show list give get find display see tell what
-    which who whom how many much count number numbers total leads lead contacts contact people persons
-    person records record entries entry ones one them those these they their it its in have has had
-    got having with and so far currently now just only also about database crm system exist exists
-    existing altogether overall then ok okay same but as some every each whose where from at on by
-    that this let know want need view pull up fetch search ever yet right added created new imported
-    entered came come arrived updated modified changed edited import imported received sum kindly thanks thank again still
-    already stored saved registered recorded available anyone everyone work works working worked
-    employed based located headquartered companies company group grouped break down breakdown split
-    most common biggest largest top first latest newest oldest recent recently sorted sort order
-    ordered alphabetically ascending descending a-z z-a hey total amount tally whats among other
-    else entire whole full complete like per"""
-)
-# What a misspelled word may be corrected to: the words the rules look for. Short everyday words
-# ("far", "thank") are not targets, or "fair" and "hank" would turn into them.
-KEYWORDS = sorted(
-    {word for words in FIELD_WORDS.values() for phrase in words for word in phrase.split()}
-    | {word for phrase in TITLE_WORDS + TITLE_QUALIFIERS for word in phrase.split() if len(word) > 3}
-    | {f"{word}s" for word in TITLE_WORDS if " " not in word and len(word) > 3}
-    | {month for month in MONTHS if len(month) > 3}
-    | _word_set(
-        """how many much show list count find leads lead with without have having number total group
-        grouped each every sorted order between since before after during today yesterday week weeks
-        month months year years named called contains containing starts starting begins beginning
-        ends ending exactly equals empty blank missing unknown added created updated modified imported
-        newest oldest latest recent breakdown people contacts employees companies which where whose
-        who does mention mentions mentioning addresses address accounts different distinct unique
-        both either most common display from"""
-    )
-)
-# Words never corrected: every keyword plus the filler and boundary words ("the" must not become "them").
-VOCABULARY = (
-    frozenset(KEYWORDS) | FILLER_WORDS | BOUNDARY_WORDS | WRITE_WORDS | set(NUMBER_WORDS) | set(WEBMAIL)
-)
-# Phrases a value may not be: "in total" is not a place.
-NOT_VALUES = _word_set("total all database crm system general it them those these there stock particular") | {
-    "the database",
-    "our database",
-    "the crm",
-    "our crm",
-    "the system",
-    "our system",
-}
-
-# Places a question may name: leads have no address fields, but the source's city/country columns are kept
-# in remarks ("City: Berlin"). Anything else after "from" is taken for a company.
-PLACES = _word_set(
-    """germany france spain italy uk usa us austria switzerland netherlands belgium poland sweden norway
-    denmark finland ireland portugal india china japan australia brazil mexico canada england scotland
-    berlin munich hamburg frankfurt cologne stuttgart dusseldorf düsseldorf leipzig dresden vienna
-    zurich geneva london manchester paris lyon madrid barcelona rome milan amsterdam rotterdam brussels
-    warsaw prague stockholm oslo copenhagen helsinki dublin lisbon boston chicago seattle toronto
-    sydney tokyo singapore dubai"""
-) | {"new york", "san francisco", "los angeles", "united states", "united kingdom"}
-
 FOLLOW_UP_START = re.compile(
     r"^(?:and|but|what about|how about|and what about|also|now|only|just|then|ok|okay|same|"
     r"of (?:them|those|these)|among (?:them|those|these)|which of (?:them|those|these))\b"
 )
-FOLLOW_UP_WORDS = frozenset({"them", "those", "these", "they", "ones", "their"})
 
 
 @dataclass
@@ -270,11 +120,9 @@ def offline_plan(question: str, *, previous: Plan | None = None, today: date) ->
         return _follow_up(state, previous, leftover if replacement_wanted else [], leftover)
     if leftover:
         return _not_understood(leftover)
-    if len({c.field for c in state.filters if c.field == "title"}) and _title_conflict(state.filters):
+    if _title_conflict(state.filters):
         return _or_clarification()
-    action = state.action or ("group" if state.group_by else "list")
-    if state.group_by:
-        action = "group"
+    action = "group" if state.group_by else state.action or "list"
     asked_for_nothing = not (state.filters or state.sort or state.limit or state.action or state.group_by)
     if asked_for_nothing and not re.search(r"\b(?:leads?|contacts|everyone|everything|all)\b", text):
         return Clarification(f"I am not sure what you are asking. {HELP_TEXT}")
@@ -287,7 +135,7 @@ def _follow_up(
     filters = list(previous.filters)
     if replacement and not state.filters:
         # "What about Initech?": the same question about another value.
-        text_filters = [c for c in filters if c.op in ("contains", "equals", "starts_with", "word")]
+        text_filters = [c for c in filters if c.op in TEXT_VALUE_OPS]
         value = state.value(" ".join(replacement))
         if "or" in replacement or len(value) > MAX_VALUE_CHARS:
             return _not_understood(replacement)
@@ -311,27 +159,16 @@ def _follow_up(
     return _plan(action, filters, group_by, sort, limit)
 
 
-def _plan(action: str, filters: list[Condition], group_by: str | None, sort: str | None, limit: int | None):
-    return plan_validate(
-        {
-            "action": action,
-            "filters": [_plan_filter(condition) for condition in filters],
-            "group_by": group_by if action == "group" else None,
-            "sort": sort if action == "list" else None,
-            "limit": min(limit, MAX_LIMIT) if limit and action != "count" else None,
-        }
-    )
-
-
-def _plan_filter(condition: Condition) -> dict:
-    if condition.op in ("is_empty", "not_empty"):
-        return {"field": condition.field, "op": condition.op, "value": None}
-    if condition.op == "between":
-        return {"field": condition.field, "op": "between", "value": condition.value.split("..")}
-    return {"field": condition.field, "op": condition.op, "value": condition.value}
+def _plan(
+    action: str, filters: list[Condition], group_by: str | None, sort: str | None, limit: int | None
+) -> Plan | Clarification:
+    # Checked like a model's plan: the same defaults, caps and condition limit.
+    draft = Plan(action, tuple(filters), group_by=group_by, sort=sort, limit=limit or None)
+    return plan_validate(draft.to_plan_dict())
 
 
 def _title_conflict(filters: list[Condition]) -> bool:
+    # Two job titles ("CTOs and CEOs") mean either one, which a plan (all conditions hold) cannot say.
     return sum(1 for condition in filters if condition.field == "title") > 1
 
 
@@ -380,18 +217,13 @@ def _normalize(question: str) -> tuple[str, list[str]]:
     corrected = []
     for index, word in enumerate(words):
         previous = words[index - 1] if index else ""
-        if word.isalpha() and word not in capitalized and previous not in _VALUE_INTRODUCERS:
+        if word.isalpha() and word not in capitalized and previous not in VALUE_INTRODUCERS:
             word = _correct(word)
         corrected.append(word)
     return " ".join(corrected), quoted
 
 
 _KEYWORD_SET = frozenset(KEYWORDS)
-# A word after these is a value (a name, a company), never a misspelled keyword.
-_VALUE_INTRODUCERS = _word_set(
-    "named called from at is equals contains containing mention mentions mentioning like about "
-    "starting start begins beginning starts name company title"
-)
 
 
 def _correct(word: str) -> str:
@@ -422,13 +254,116 @@ ISO_DATE = r"\d{4}[-/]\d{1,2}[-/]\d{1,2}"
 MONTH = _words_pattern(MONTHS)
 DATE = rf"(?:{ISO_DATE}|(?:{MONTH}) \d{{1,2}}(?:st|nd|rd|th)?(?: \d{{4}})?|\d{{1,2}}(?:st|nd|rd|th)? (?:{MONTH})(?: \d{{4}})?)"
 DATE_VERBS = r"(?:(?:were|was|been|got|are|is) )?(?:added|created|new|imported|entered|came in|come in|arrived|updated|modified|changed|edited)"
+OPTIONAL_DATE_VERB = rf"(?:{DATE_VERBS} )?"
 UNITS = r"(?P<unit>days?|weeks?|months?|years?)"
 AMOUNT = rf"(?P<amount>\d+|{_words_pattern(NUMBER_WORDS)})"
 
 
+def _rule_dates(state: _State) -> None:
+    """ "between June 1 and June 5", "since May", "before 2025-06-01", "in the last 2 weeks", "this month",
+    "in April", "yesterday": a condition on the day a lead was created, or updated when the question
+    says so ("updated", "modified", "changed", "edited")."""
+    field_name = "updated" if re.search(r"\b(?:updated|modified|changed|edited)\b", state.text) else "created"
+    _dates_from_days(state, field_name)
+    _dates_from_periods(state, field_name)
+
+
+def _dates_from_days(state: _State, field_name: str) -> None:
+    """Days and months as bounds: "between … and …", "since …", "before …", "after …", "on …"."""
+    today = state.today
+
+    def date_range(match: re.Match) -> bool | None:
+        first, last = _parse_day(match.group("first"), today), _parse_day(match.group("last"), today)
+        if first is None or last is None:
+            return False
+        _add_days(state, field_name, min(first, last), max(first, last))
+        return None
+
+    def since(match: re.Match) -> bool | None:
+        day = _parse_day(match.group("date"), today)
+        if day is None:
+            return False
+        _add_days(state, field_name, day, max(day, today))
+        return None
+
+    def month_bound(op: str) -> Callable[[re.Match], None]:
+        # "before May 2025" is before May 1st, "after May" after May 31st, "since May" from May 1st.
+        def handle(match: re.Match) -> None:
+            first, last = _month_days(match, today)
+            if op == "since":
+                _add_days(state, field_name, first, max(first, today))
+            else:
+                state.add(field_name, op, (first if op == "before" else last).isoformat())
+
+        return handle
+
+    def one_day(op: str) -> Callable[[re.Match], bool | None]:
+        def handle(match: re.Match) -> bool | None:
+            day = _parse_day(match.group("date"), today)
+            if day is None:
+                return False
+            state.add(field_name, op, day.isoformat())
+            return None
+
+        return handle
+
+    verbs = OPTIONAL_DATE_VERB
+    state.apply(
+        rf"\b{verbs}(?:between|from) (?P<first>{DATE}) (?:and|to|until|till|-) (?P<last>{DATE})\b", date_range
+    )
+    state.apply(rf"\b{verbs}(?:since|from|starting) (?P<date>{DATE})\b", since)
+    month_year = rf"(?P<month>{MONTH})(?: (?P<year>\d{{4}}))?\b"
+    state.apply(rf"\b{verbs}(?:since|starting) {month_year}", month_bound("since"))
+    state.apply(rf"\b{verbs}before {month_year}(?! \d{{1,2}}\b)", month_bound("before"))
+    state.apply(rf"\b{verbs}after {month_year}(?! \d{{1,2}}\b)", month_bound("after"))
+    state.apply(rf"\b{verbs}before (?P<date>{DATE})\b", one_day("before"))
+    state.apply(rf"\b{verbs}after (?P<date>{DATE})\b", one_day("after"))
+    state.apply(rf"\b{verbs}(?:on )?(?P<date>{DATE})\b", one_day("equals"))
+
+
+def _dates_from_periods(state: _State, field_name: str) -> None:
+    """Periods: "the last 3 months", "the past week", "this year", "in April", "in 2024", "today"."""
+    today = state.today
+
+    def between(days: tuple[date, date]) -> None:
+        _add_days(state, field_name, *days)
+
+    verbs = OPTIONAL_DATE_VERB
+    state.apply(
+        rf"\b{verbs}(?:(?:in|during|over|within|from|for) )?(?:the )?(?:last|past|previous) {AMOUNT} {UNITS}\b",
+        lambda m: between(_last_days(today, _number(m.group("amount")), m.group("unit"))),
+    )
+    # "the past month" is the last 30 days or so; "last month" is the calendar month before this one.
+    state.apply(
+        rf"\b{verbs}(?:(?:in|during|over|within|from|for) )?(?:the )?past (?P<unit>day|week|month|year)\b",
+        lambda m: between(_last_days(today, 1, m.group("unit"))),
+    )
+    state.apply(
+        rf"\b{verbs}(?:(?:in|during|from|for) )?(?P<which>this|last|previous) (?P<unit>week|month|year)\b",
+        lambda m: between(_calendar_period(today, m.group("which"), m.group("unit"))),
+    )
+    state.apply(
+        rf"\b{verbs}(?:(?:in|during|from|for) )?(?P<month>{MONTH})(?: (?P<year>\d{{4}}))?\b",
+        lambda m: between(_month_days(m, today)),
+    )
+    state.apply(
+        rf"\b{verbs}(?:(?:in|during) )?(?P<year>(?:19|20)\d\d)\b",
+        lambda m: between((date(int(m.group("year")), 1, 1), date(int(m.group("year")), 12, 31))),
+    )
+    state.apply(rf"\b{verbs}today\b", lambda m: state.add(field_name, "equals", today.isoformat()))
+    state.apply(
+        rf"\b{verbs}yesterday\b",
+        lambda m: state.add(field_name, "equals", (today - timedelta(days=1)).isoformat()),
+    )
+
+
+def _add_days(state: _State, field_name: str, first: date, last: date) -> None:
+    state.add(field_name, "between", f"{first.isoformat()}{BETWEEN_SEPARATOR}{last.isoformat()}")
+
+
 def _rule_sort_and_limit(state: _State) -> None:
     fields = _words_pattern(word for words in FIELD_WORDS.values() for word in words)
-    groups = _words_pattern(word for name in GROUPABLE for word in FIELD_WORDS[name])
+    groups = _words_pattern(word for name in GROUP_FIELDS for word in FIELD_WORDS[name])
 
     def sort_by(match: re.Match) -> None:
         field_name = _field_of(match.group("field"))
@@ -480,125 +415,9 @@ def _date_sort(state: _State, match: re.Match) -> None:
     state.sort = key if direction in ("asc", "ascending") else f"-{key}"
 
 
-def _rule_dates(state: _State) -> None:
-    field_name = "updated" if re.search(r"\b(?:updated|modified|changed|edited)\b", state.text) else "created"
-    today = state.today
-
-    def between(first: date, last: date) -> None:
-        state.add(field_name, "between", f"{first.isoformat()}..{last.isoformat()}")
-
-    def relative(match: re.Match) -> None:
-        word, unit = match.group("which"), match.group("unit")
-        if unit == "week":
-            monday = today - timedelta(days=today.weekday())
-            if word == "this":
-                between(monday, today)
-            else:
-                between(monday - timedelta(days=7), monday - timedelta(days=1))
-        elif unit == "month":
-            first = today.replace(day=1)
-            if word == "this":
-                between(first, today)
-            else:
-                last = first - timedelta(days=1)
-                between(last.replace(day=1), last)
-        else:
-            year = today.year if word == "this" else today.year - 1
-            between(date(year, 1, 1), today if word == "this" else date(year, 12, 31))
-
-    def last_n(match: re.Match) -> None:
-        last_n_of(_number(match.group("amount")), match.group("unit"))
-
-    def last_n_of(amount: int, unit: str) -> None:
-        unit = unit.rstrip("s")
-        if unit == "day":
-            start = today - timedelta(days=amount - 1)
-        elif unit == "week":
-            start = today - timedelta(days=7 * amount - 1)
-        elif unit == "month":
-            start = _months_before(today, amount) + timedelta(days=1)
-        else:
-            start = _months_before(today, 12 * amount) + timedelta(days=1)
-        between(start, today)
-
-    def month(match: re.Match) -> None:
-        between(*_month_days(match, today))
-
-    def one_day(op: str) -> Callable[[re.Match], bool | None]:
-        def handle(match: re.Match) -> bool | None:
-            day = _parse_day(match.group("date"), today)
-            if day is None:
-                return False
-            state.add(field_name, op, day.isoformat())
-            return None
-
-        return handle
-
-    def month_bound(op: str) -> Callable[[re.Match], None]:
-        # "before May 2025" is before May 1st, "after May" after May 31st, "since May" from May 1st.
-        def handle(match: re.Match) -> None:
-            first, last = _month_days(match, today)
-            if op == "since":
-                between(first, max(first, today))
-            else:
-                state.add(field_name, op, (first if op == "before" else last).isoformat())
-
-        return handle
-
-    def date_range(match: re.Match) -> bool | None:
-        first, last = _parse_day(match.group("first"), today), _parse_day(match.group("last"), today)
-        if first is None or last is None:
-            return False
-        between(min(first, last), max(first, last))
-        return None
-
-    def since(match: re.Match) -> bool | None:
-        day = _parse_day(match.group("date"), today)
-        if day is None:
-            return False
-        between(day, max(day, today))
-        return None
-
-    verbs = rf"(?:{DATE_VERBS} )?"
-    state.apply(
-        rf"\b{verbs}(?:between|from) (?P<first>{DATE}) (?:and|to|until|till|-) (?P<last>{DATE})\b", date_range
-    )
-    state.apply(rf"\b{verbs}(?:since|from|starting) (?P<date>{DATE})\b", since)
-    month_year = rf"(?P<month>{MONTH})(?: (?P<year>\d{{4}}))?\b"
-    state.apply(rf"\b{verbs}(?:since|starting) {month_year}", month_bound("since"))
-    state.apply(rf"\b{verbs}before {month_year}(?! \d{{1,2}}\b)", month_bound("before"))
-    state.apply(rf"\b{verbs}after {month_year}(?! \d{{1,2}}\b)", month_bound("after"))
-    state.apply(rf"\b{verbs}before (?P<date>{DATE})\b", one_day("before"))
-    state.apply(rf"\b{verbs}after (?P<date>{DATE})\b", one_day("after"))
-    state.apply(rf"\b{verbs}(?:on )?(?P<date>{DATE})\b", one_day("equals"))
-    state.apply(
-        rf"\b{verbs}(?:(?:in|during|over|within|from|for) )?(?:the )?(?:last|past|previous) {AMOUNT} {UNITS}\b",
-        last_n,
-    )
-    # "the past month" is the last 30 days or so; "last month" is the calendar month before this one.
-    state.apply(
-        rf"\b{verbs}(?:(?:in|during|over|within|from|for) )?(?:the )?past (?P<unit>day|week|month|year)\b",
-        lambda m: last_n_of(1, m.group("unit")),
-    )
-    state.apply(
-        rf"\b{verbs}(?:(?:in|during|from|for) )?(?P<which>this|last|previous) (?P<unit>week|month|year)\b",
-        relative,
-    )
-    state.apply(rf"\b{verbs}(?:(?:in|during|from|for) )?(?P<month>{MONTH})(?: (?P<year>\d{{4}}))?\b", month)
-    state.apply(
-        rf"\b{verbs}(?:(?:in|during) )?(?P<year>(?:19|20)\d\d)\b",
-        lambda m: between(date(int(m.group("year")), 1, 1), date(int(m.group("year")), 12, 31)),
-    )
-    state.apply(rf"\b{verbs}today\b", lambda m: state.add(field_name, "equals", today.isoformat()))
-    state.apply(
-        rf"\b{verbs}yesterday\b",
-        lambda m: state.add(field_name, "equals", (today - timedelta(days=1)).isoformat()),
-    )
-
-
 def _rule_groups(state: _State) -> None:
     groups = _words_pattern(
-        word for name in GROUPABLE for word in FIELD_WORDS[name] if word not in ("number", "numbers")
+        word for name in GROUP_FIELDS for word in FIELD_WORDS[name] if word not in ("number", "numbers")
     )
 
     def group(match: re.Match) -> None:
@@ -620,6 +439,21 @@ def _rule_groups(state: _State) -> None:
     state.apply(rf"\bhow many (?:different |distinct |unique )?(?P<field>{groups})\b", group)
 
 
+def _rule_value_in_field(state: _State) -> None:
+    """ "with the word CTO in their title", "that mention Berlin in the remarks"."""
+    fields = _words_pattern(word for words in FIELD_WORDS.values() for word in words)
+
+    def handle(match: re.Match) -> None:
+        op = "word" if match.group("word") else "contains"
+        state.add(_field_of(match.group("field")), op, match.group("value"))
+
+    state.apply(
+        rf"\b(?:with|has|have|having|mention|mentions|mentioning|contain|contains|containing)"
+        rf" (?P<word>the word |the text )?{VALUE} in (?:their |the |its )?(?P<field>{fields})\b",
+        handle,
+    )
+
+
 def _rule_explicit_fields(state: _State) -> None:
     """ "whose last name is Brown", "with title containing engineer", "where company is empty"."""
     fields = _words_pattern(word for words in FIELD_WORDS.values() for word in words)
@@ -638,7 +472,7 @@ def _rule_explicit_fields(state: _State) -> None:
         def handle(match: re.Match) -> bool | None:
             field_name = _field_of(match.group("field"))
             value = match.groupdict().get("value") or ""
-            if op in ("is_empty", "not_empty"):
+            if op in VALUELESS_OPS:
                 state.add(field_name, op)
                 return None
             if not value or value in NOT_VALUES:
@@ -649,7 +483,7 @@ def _rule_explicit_fields(state: _State) -> None:
         return handle
 
     for op, words in ops.items():
-        if op in ("is_empty", "not_empty"):
+        if op in VALUELESS_OPS:
             state.apply(rf"\b{prefix}?(?P<field>{fields}) (?:{words})\b", explicit(op))
         elif op == "default":
             # Without an op the field word needs a lead-in: "with title CTO", not "phone numbers".
@@ -677,47 +511,13 @@ def _add_explicit(state: _State, field_name: str, op: str, raw: str) -> None:
 
 def op_or(op: str, fallback: str) -> str:
     """Ops the plan has; "ends with" and "no op given" fall back."""
-    return op if op in ("contains", "equals", "starts_with", "word") else fallback
+    return op if op in TEXT_VALUE_OPS else fallback
 
 
 def _rule_named(state: _State) -> None:
     state.apply(
         rf"\b(?:named|called|by the name(?: of)?|with the name|name is) {VALUE}",
         lambda m: state.add("name", "equals", m.group("value")),
-    )
-
-
-def _rule_name_search(state: _State) -> None:
-    """ "Find Ada Lovelace", "What is Ada's email?": runs after every other rule, so only unknown
-    words are left as the name."""
-    details = r"(?:email address|email|phone number|phone|job title|title|company|remarks|notes)"
-    state.apply(
-        rf"^[ ,]*(?:what is|what are|show|show me|give me|find|get) (?:the )?{VALUE} {details}(?: and {details})*[ ,]*$",
-        lambda m: (
-            False if m.group("value") in FILLER_WORDS else state.add("name", "contains", m.group("value"))
-        ),
-    )
-    state.apply(
-        rf"^[ ,]*(?:find|look up|lookup|search for|search|who is|show me|show) (?:the )?(?:lead |contact )?(?:for |of )?"
-        rf"{VALUE}[ ,]*$",
-        lambda m: (
-            False if m.group("value") in FILLER_WORDS else state.add("name", "contains", m.group("value"))
-        ),
-    )
-
-
-def _rule_value_in_field(state: _State) -> None:
-    """ "with the word CTO in their title", "that mention Berlin in the remarks"."""
-    fields = _words_pattern(word for words in FIELD_WORDS.values() for word in words)
-
-    def handle(match: re.Match) -> None:
-        op = "word" if match.group("word") else "contains"
-        state.add(_field_of(match.group("field")), op, match.group("value"))
-
-    state.apply(
-        rf"\b(?:with|has|have|having|mention|mentions|mentioning|contain|contains|containing)"
-        rf" (?P<word>the word |the text )?{VALUE} in (?:their |the |its )?(?P<field>{fields})\b",
-        handle,
     )
 
 
@@ -846,6 +646,25 @@ def _rule_company(state: _State) -> None:
     )
 
 
+def _rule_name_search(state: _State) -> None:
+    """ "Find Ada Lovelace", "What is Ada's email?": runs after every rule that takes a value, so only unknown
+    words are left as the name."""
+    details = r"(?:email address|email|phone number|phone|job title|title|company|remarks|notes)"
+    state.apply(
+        rf"^[ ,]*(?:what is|what are|show|show me|give me|find|get) (?:the )?{VALUE} {details}(?: and {details})*[ ,]*$",
+        lambda m: (
+            False if m.group("value") in FILLER_WORDS else state.add("name", "contains", m.group("value"))
+        ),
+    )
+    state.apply(
+        rf"^[ ,]*(?:find|look up|lookup|search for|search|who is|show me|show) (?:the )?(?:lead |contact )?(?:for |of )?"
+        rf"{VALUE}[ ,]*$",
+        lambda m: (
+            False if m.group("value") in FILLER_WORDS else state.add("name", "contains", m.group("value"))
+        ),
+    )
+
+
 def _rule_actions(state: _State) -> None:
     def count(match: re.Match) -> None:
         state.action = state.action or "count"
@@ -916,6 +735,36 @@ def _month_days(match: re.Match, today: date) -> tuple[date, date]:
     if year is None:
         year = today.year if number <= today.month else today.year - 1
     return date(year, number, 1), date(year, number, monthrange(year, number)[1])
+
+
+def _last_days(today: date, amount: int, unit: str) -> tuple[date, date]:
+    """The last `amount` days, weeks, months or years up to today: "the last 2 weeks" is 14 days."""
+    unit = unit.rstrip("s")
+    if unit == "day":
+        start = today - timedelta(days=amount - 1)
+    elif unit == "week":
+        start = today - timedelta(days=7 * amount - 1)
+    else:
+        start = _months_before(today, amount if unit == "month" else 12 * amount) + timedelta(days=1)
+    return start, today
+
+
+def _calendar_period(today: date, which: str, unit: str) -> tuple[date, date]:
+    """This (up to today) or the last calendar week, month or year. Weeks start on Monday."""
+    if unit == "week":
+        monday = today - timedelta(days=today.weekday())
+        if which == "this":
+            return monday, today
+        return monday - timedelta(days=7), monday - timedelta(days=1)
+    if unit == "month":
+        first = today.replace(day=1)
+        if which == "this":
+            return first, today
+        last = first - timedelta(days=1)
+        return last.replace(day=1), last
+    if which == "this":
+        return date(today.year, 1, 1), today
+    return date(today.year - 1, 1, 1), date(today.year - 1, 12, 31)
 
 
 def _months_before(day: date, months: int) -> date:

@@ -21,10 +21,13 @@ from leads.filters import (
     DATE_CONDITION_FIELDS,
     DATE_OPS,
     DEFAULT_SORT,
+    GROUPABLE_FIELDS,
     MAX_CONDITIONS,
     MAX_DATE,
     MIN_DATE,
+    PRESENCE_FILTERS,
     SORT_CHOICES,
+    TEXT_FILTERS,
     TEXT_OPS,
     VALUELESS_OPS,
     Condition,
@@ -34,23 +37,17 @@ from leads.filters import (
 ACTIONS = ("list", "count", "group")
 PLAN_KEYS = frozenset({"action", "filters", "group_by", "sort", "limit"})
 FILTER_KEYS = frozenset({"field", "op", "value"})
+
+
+def _plural(label: str) -> str:
+    return f"{label[:-1]}ies" if label.endswith("y") else f"{label}s"
+
+
 # Field -> its plural in answers ("312 leads in 45 companies").
-GROUP_FIELDS: dict[str, str] = {
-    "company": "companies",
-    "title": "titles",
-    "email_domain": "email domains",
-    "source": "source files",
-    "worksheet": "worksheets",
-    "first_name": "first names",
-    "last_name": "last names",
-}
+GROUP_FIELDS: dict[str, str] = {name: _plural(CONDITION_FIELDS[name]) for name in GROUPABLE_FIELDS}
 MAX_LIMIT = 20
 DEFAULT_LIST_LIMIT = 10
 DEFAULT_GROUP_LIMIT = 20
-# Column filters of the lead table that mean "contains", so a plan's condition can fill the box.
-TABLE_CONTAINS_FILTERS = frozenset(
-    {"first_name", "last_name", "title", "company", "email", "phone", "worksheet", "source"}
-)
 # Model-supplied text quoted back in a clarification is cut to this length.
 QUOTE_MAX_CHARS = 40
 
@@ -68,7 +65,7 @@ class Plan:
     sort: str | None = None
     limit: int | None = None
 
-    def to_dict(self) -> dict:
+    def to_plan_dict(self) -> dict:
         """The JSON form: what is stored, sent back to the model as the previous plan, and compared."""
         return {
             "action": self.action,
@@ -251,10 +248,12 @@ def _filter_dict(condition: Condition) -> dict:
 def _table_filter(condition: Condition, *, taken: Collection[str]) -> dict[str, object] | None:
     """The lead table's own parameters equivalent to `condition`, if it has free ones."""
     field_name, op = condition.field, condition.op
-    if op == "contains" and field_name in TABLE_CONTAINS_FILTERS and field_name not in taken:
+    # The table's column boxes mean "contains"; its has_phone/has_email choices mean (not) empty.
+    if op == "contains" and field_name in TEXT_FILTERS and field_name not in taken:
         return {field_name: condition.value}
-    if op in VALUELESS_OPS and field_name in ("phone", "email") and f"has_{field_name}" not in taken:
-        return {f"has_{field_name}": op == "not_empty"}
+    presence = f"has_{field_name}"
+    if op in VALUELESS_OPS and presence in PRESENCE_FILTERS and presence not in taken:
+        return {presence: op == "not_empty"}
     if field_name in DATE_CONDITION_FIELDS:
         start, end = f"{field_name}_from", f"{field_name}_to"
         if start in taken or end in taken:

@@ -18,7 +18,6 @@ from datetime import date
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Min, QuerySet
 from django.db.models.functions import Lower
@@ -31,9 +30,9 @@ from leads.filters import (
     leads_filter,
 )
 from leads.models import Lead
-from processing import deepseek
+from llm import client
 
-from .models import Conversation, Message
+from .models import Conversation, Message, QuestionCounter
 from .offline import offline_plan
 from .plans import (
     DEFAULT_GROUP_LIMIT,
@@ -108,7 +107,9 @@ def chat_ask(*, user: AbstractBaseUser, text: str, today: date | None = None) ->
     if not text or len(text) > MAX_QUESTION_CHARS:
         raise ValueError(f"a question has 1 to {MAX_QUESTION_CHARS} characters")
     _rate_limit(user)
-    conversation = Conversation.objects.filter(user=user).first() or Conversation.objects.create(user=user)
+    # Race-safe with the one-per-user constraint: a concurrent first question's insert fails, and
+    # get_or_create then reads the conversation the other one created.
+    conversation, _ = Conversation.objects.get_or_create(user=user)
     previous = plan_validate(conversation.last_plan) if conversation.last_plan else None
     ref = secrets.token_hex(3).upper()
     started = time.monotonic()
@@ -163,12 +164,12 @@ def chat_history(*, user: AbstractBaseUser, limit: int = HISTORY_LIMIT) -> list[
 
 def chat_plan(text: str, *, previous: Plan | None, today: date, ref: str = "") -> Plan | Clarification:
     """The validated plan for a question: from DeepSeek when configured, else the offline parser.
-    Raises deepseek.DeepSeekError when the model cannot be reached or keeps answering garbage."""
-    if not deepseek.is_configured():
+    Raises llm.client.DeepSeekError when the model cannot be reached or keeps answering garbage."""
+    if not client.is_configured():
         return offline_plan(text, previous=previous, today=today)
-    previous_json = json.dumps(previous.to_dict(), ensure_ascii=False) if previous else "none"
+    previous_json = json.dumps(previous.to_plan_dict(), ensure_ascii=False) if previous else "none"
     system = f"{SYSTEM_PROMPT}\nToday is {today:%A} {today.isoformat()}.\nPrevious plan: {previous_json}\n"
-    completion = deepseek.chat_json(
+    completion = client.chat_json(
         system=system,
         user=text,
         max_attempts=LLM_MAX_ATTEMPTS,
@@ -201,13 +202,13 @@ def plan_run(plan: Plan) -> dict:
 def _answer(text: str, *, previous: Plan | None, ref: str, today: date) -> _Outcome:
     try:
         plan = chat_plan(text, previous=previous, today=today, ref=ref)
-    except deepseek.DeepSeekError as exc:
+    except client.DeepSeekError as exc:
         logger.error("Chat plan failed (ref %s): %s", ref, exc.user_message)
         return _Outcome(Message.Kind.ERROR, UNAVAILABLE_TEXT.format(ref=ref))
     if isinstance(plan, Clarification):
         return _Outcome(Message.Kind.CLARIFICATION, plan.message)
     result = plan_run(plan)
-    return _Outcome(Message.Kind.ANSWER, _answer_text(plan, result), plan.to_dict(), result)
+    return _Outcome(Message.Kind.ANSWER, _answer_text(plan, result), plan.to_plan_dict(), result)
 
 
 def _answer_text(plan: Plan, result: dict) -> str:
@@ -270,15 +271,9 @@ def _leads_of(messages: list[Message]) -> dict[int, list[Lead]]:
 
 
 def _rate_limit(user: AbstractBaseUser) -> None:
-    """At most RATE_LIMIT_PER_MINUTE questions per user per clock minute (shared cache, so every
-    worker process counts together)."""
-    key = f"chatbot:questions:{user.pk}:{int(time.time() // 60)}"
-    cache.add(key, 0, timeout=120)
-    try:
-        asked = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=120)
-        asked = 1
+    """At most RATE_LIMIT_PER_MINUTE questions per user per clock minute, counted in the database so
+    that every worker process counts together and questions asked at once are all counted."""
+    asked = QuestionCounter.objects.count_question(user=user, minute=int(time.time() // 60))
     if asked > RATE_LIMIT_PER_MINUTE:
         raise ChatRateLimited(
             f"You have asked {RATE_LIMIT_PER_MINUTE} questions in the last minute, the most I can answer. "

@@ -113,6 +113,9 @@ CONDITION_COLUMNS: dict[str, str] = {
     "source": "source_file",
 }
 DATE_CONDITION_FIELDS: dict[str, str] = {"created": "created_at", "updated": "updated_at"}
+# Condition fields whose values many leads share, so counting leads per value means something (the
+# chatbot's "leads per company"); not the per-person email and phone, free-text remarks or dates.
+GROUPABLE_FIELDS = ("company", "title", "email_domain", "source", "worksheet", "first_name", "last_name")
 # Text comparisons ignore case. "word" matches a whole word or phrase: "cto" finds "CTO & Founder" but not
 # "Director", which "contains" would. is_empty/not_empty take no value.
 TEXT_OPS = ("contains", "equals", "starts_with", "word", "is_empty", "not_empty")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date, datetime, time
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 
 from easycrm.testing.http import HTMX  # noqa: F401 - re-exported for the chatbot tests
@@ -29,17 +28,6 @@ LEAD_SET = [
     ("Kim", "Park", "Engineer", "", "kim@yahoo.com", "+15550003", "", "Sheet1", "web.csv", "2025-06-11"),
     ("Lea", "Roth", "CEO", "Hooli", "lea@hooli.com", "+4930555", "City: Berlin", "Sheet2", "partners.xlsx", "2025-06-10"),
 ]  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def _empty_cache(request):
-    # The rate limit counts in the cache; a Redis cache (REDIS_URL) would outlive the test database.
-    # Transactional tests (the browser) get a flushed database, cache table included.
-    names = set(request.fixturenames)
-    if "transactional_db" not in names and (request.node.get_closest_marker("django_db") or "db" in names):
-        request.getfixturevalue("db")
-        cache.clear()
-    yield
 
 
 @pytest.fixture

@@ -38,7 +38,7 @@ def offline_answer(item: dict) -> Plan | Clarification:
 
 def comparable(plan: Plan) -> dict:
     """Filters in any order; text values regardless of case."""
-    data = plan.to_dict()
+    data = plan.to_plan_dict()
     data["filters"] = sorted(
         (item["field"], item["op"], json.dumps(item["value"]).lower()) for item in data["filters"]
     )

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import date
 
 import pytest
 from django.urls import reverse
 
 from chatbot.models import Message
-from chatbot.services import chat_ask
+from chatbot.plans import GROUP_FIELDS
+from chatbot.services import SYSTEM_PROMPT, chat_ask
+from leads.filters import CONDITION_FIELDS, SORTS
 from leads.models import Lead
 
 from .conftest import HTMX, LEAD_SET, TODAY
@@ -59,6 +62,17 @@ def test_the_request_carries_the_question_and_the_previous_plan_never_lead_data(
     for first_name, last_name, _, _, email, phone, remarks, *_ in LEAD_SET:
         for value in (f"{first_name} {last_name}", last_name, email, phone, remarks):
             assert not value or value not in sent
+
+
+def test_the_prompt_offers_the_fields_groups_and_sorts_a_plan_accepts():
+    prompt = " ".join(SYSTEM_PROMPT.split())
+    fields = re.search(r"Fields: (.*?) Text ops", prompt).group(1)
+    groups = re.search(r"group_by, one of ([a-z_, ]+) \(", prompt).group(1)
+    sorts = re.search(r"sort \(list only\): one of ([a-z_, ]+), with", prompt).group(1)
+
+    assert set(CONDITION_FIELDS) <= set(re.findall(r"[a-z_]+", fields))
+    assert groups.split(", ") == list(GROUP_FIELDS)
+    assert set(sorts.split(", ")) == set(SORTS)
 
 
 def test_a_model_plan_is_run_on_the_database_and_rendered(fake_deepseek, viewer_client, lead_set):

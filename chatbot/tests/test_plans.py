@@ -54,7 +54,7 @@ def test_a_valid_plan_becomes_a_plan_with_defaults():
         sort="-created",
         limit=10,
     )
-    assert plan_validate(validated.to_dict()) == validated
+    assert plan_validate(validated.to_plan_dict()) == validated
 
 
 def test_count_and_group_drop_what_does_not_apply_to_them():

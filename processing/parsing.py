@@ -9,6 +9,10 @@ C engine once rows become Python objects). pandas cannot keep the extra cells of
 longer than the header: its C engine raises and even the Python engine's `on_bad_lines` callable
 drops them. Excel files are read with python-calamine, the fastest reader measured here (see
 DESIGN.md).
+
+The file is read in a child process (processing.reader) with bounded memory and CPU time, because
+calamine aborts the whole process when a workbook makes it allocate more than the machine has.
+What one row may carry is capped (RowLimits) so no stored batch is too big to handle.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ import logging
 import os
 import re
 import statistics
-from collections.abc import Iterator
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +72,14 @@ _EMAIL_LIKE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _SEP_LINE = re.compile(r'"?sep=(.)"?', re.IGNORECASE)
 # A float with a whole value below 2**53 is an exact integer; beyond that Excel shows 15 digits.
 _EXACT_INTEGER_LIMIT = 2**53
+# A physical CSV line may be this many times a row's byte limit (delimiters, quotes, padding).
+_RAW_LINE_FACTOR = 2
+# How many renamed headers or extra columns a warning names before "and N more".
+_NAMES_IN_WARNING = 10
+# Reading an xlsx sheet's XML to count its rows, this much at a time.
+_XML_CHUNK_BYTES = 1024 * 1024
+_ROW_END = re.compile(rb"</(?:[\w.-]{1,40}:)?row\s*>")
+_DIMENSION = re.compile(rb'<(?:[\w.-]{1,40}:)?dimension\s+ref="([A-Z]{1,3})?(\d+)?(?::([A-Z]{1,3})(\d+))?"')
 
 # Windows-1252 leaves five bytes undefined; decode just those as Latin-1 instead of failing.
 _CP1252_ERRORS = "easycrm-latin1-fallback"
@@ -121,6 +135,29 @@ class FileRejected(Exception):
     """
 
 
+@dataclass(frozen=True)
+class RowLimits:
+    """What one row of a file may carry; a row beyond any of them makes the file rejected.
+
+    Refusing beats cutting: a cut cell or a dropped column would lose data without anyone
+    noticing in a 50,000-row import, and a real lead list is far inside these limits.
+    """
+
+    max_cells: int  # columns up to the last non-empty cell, header rows included
+    max_cell_chars: int
+    max_row_bytes: int  # the row's cell texts, UTF-8 encoded
+
+    @classmethod
+    def from_settings(cls) -> RowLimits:
+        from django.conf import settings  # not at the top: the reader's child process has no Django
+
+        return cls(
+            max_cells=settings.MAX_CELLS_PER_ROW,
+            max_cell_chars=settings.MAX_CELL_CHARS,
+            max_row_bytes=settings.MAX_ROW_BYTES,
+        )
+
+
 @dataclass
 class _Sheet:
     name: str  # the worksheet of its rows
@@ -128,9 +165,18 @@ class _Sheet:
     rows: Iterator[tuple[int, list[str]]]  # (row number as Excel shows it, stripped cell texts)
     first_column: int = 1  # 1-based column of the first cell, for "Column N" names
 
+    def where(self, number: int) -> str:
+        """ "Row 7" / "Sheet 'Leads', row 7", to start a message with."""
+        return f"{self.label[:-2]}, row {number:,}" if self.label else f"Row {number:,}"
+
 
 def iter_rows(
-    path: str | os.PathLike, filename: str, *, max_rows: int, warnings: list[str]
+    path: str | os.PathLike,
+    filename: str,
+    *,
+    max_rows: int,
+    warnings: list[str],
+    limits: RowLimits | None = None,
 ) -> Iterator[SourceRow]:
     """Yield one SourceRow per data row, across every worksheet in workbook order.
 
@@ -139,10 +185,33 @@ def iter_rows(
 
     `filename` (the original upload name) decides the type by its extension; `path` is the
     local file. Problems with the file type, its encoding or a damaged workbook raise
-    FileRejected before this returns; having no data rows or more than `max_rows` of them
-    raises it during iteration (rows already yielded are then to be discarded). Problems that
-    do not stop the import are appended to `warnings` as the sheet that has them is read.
+    FileRejected before this returns; having no data rows or more than `max_rows` of them, a row
+    beyond `limits` (default: the settings) or a file too big to read within the reader's memory
+    and time raise it during iteration (rows already yielded are then to be discarded). Problems
+    that do not stop the import are appended to `warnings` as the sheet that has them is read.
+
+    The file is parsed in a child process (processing.reader), so a parser that runs out of
+    memory ends that process, not this one.
     """
+    from django.conf import settings
+
+    from . import reader  # it imports this module to run parse_rows in the child
+
+    return reader.read_in_child(
+        path,
+        filename,
+        max_rows=max_rows,
+        warnings=warnings,
+        limits=limits or RowLimits.from_settings(),
+        memory_mb=settings.READER_MEMORY_MB,
+        cpu_seconds=settings.READER_CPU_SECONDS,
+    )
+
+
+def parse_rows(
+    path: str | os.PathLike, filename: str, *, max_rows: int, warnings: list[str], limits: RowLimits
+) -> Iterator[SourceRow]:
+    """iter_rows in this process, without its memory bound: for processing.reader's child."""
     extension = Path(filename).suffix.lower()
     if extension not in SUPPORTED_EXTENSIONS:
         kind = f"Files of type {extension}" if extension else "Files without an extension like .csv"
@@ -152,13 +221,23 @@ def iter_rows(
     with open(path, "rb") as file:
         head = file.read(_SAMPLE_BYTES)
     if extension == ".csv":
-        sheets: Iterator[_Sheet | None] = iter([_open_csv(path, filename, head)])
+        sheets: Iterator[_Sheet | None] = iter([_open_csv(path, filename, head, limits)])
     else:
-        sheets = _excel_sheets(_open_workbook(path, extension, head), warnings)
-    return _data_rows(sheets, max_rows=max_rows, warnings=warnings)
+        workbook = _open_workbook(path, extension, head, max_rows=max_rows, limits=limits)
+        sheets = _excel_sheets(workbook, warnings)
+    return _data_rows(sheets, max_rows=max_rows, warnings=warnings, limits=limits)
 
 
-def _data_rows(sheets: Iterator[_Sheet | None], *, max_rows: int, warnings: list[str]) -> Iterator[SourceRow]:
+def too_many_rows(max_rows: int) -> str:
+    return (
+        f"This file has more than {max_rows:,} rows, the most one import can take. "
+        "Split it into smaller files."
+    )
+
+
+def _data_rows(
+    sheets: Iterator[_Sheet | None], *, max_rows: int, warnings: list[str], limits: RowLimits
+) -> Iterator[SourceRow]:
     total = 0
     saw_header = False
     unreadable = 0
@@ -166,17 +245,14 @@ def _data_rows(sheets: Iterator[_Sheet | None], *, max_rows: int, warnings: list
         if sheet is None:
             unreadable += 1
             continue
-        records = _sheet_records(sheet, warnings)
+        records = _sheet_records(sheet, warnings, limits)
         if records is None:
             continue
         saw_header = True
         for record in records:
             total += 1
             if total > max_rows:
-                raise FileRejected(
-                    f"This file has more than {max_rows:,} rows, the most one import can take. "
-                    "Split it into smaller files."
-                )
+                raise FileRejected(too_many_rows(max_rows))
             yield record
     if total:
         return
@@ -190,14 +266,14 @@ def _data_rows(sheets: Iterator[_Sheet | None], *, max_rows: int, warnings: list
     raise FileRejected("This file is empty.")
 
 
-def _sheet_records(sheet: _Sheet, warnings: list[str]) -> Iterator[SourceRow] | None:
+def _sheet_records(sheet: _Sheet, warnings: list[str], limits: RowLimits) -> Iterator[SourceRow] | None:
     """The sheet's data rows, or None when the sheet has no non-blank row at all."""
+    sheet.rows = _checked_rows(sheet, sheet.rows, limits, warnings)
     window: list[tuple[int, list[str]]] = []
     for number, cells in sheet.rows:
-        if any(cells):
-            window.append((number, cells))
-            if len(window) == HEADER_SEARCH_ROWS:
-                break
+        window.append((number, cells))
+        if len(window) == HEADER_SEARCH_ROWS:
+            break
     if not window:
         return None
 
@@ -223,7 +299,7 @@ def _sheet_records(sheet: _Sheet, warnings: list[str]) -> Iterator[SourceRow] | 
         headers = _HeaderNames(header_cells, sheet.first_column)
         data_start = header_index + 1
         if headers.renamed:
-            renamed = ", ".join(f"'{name}'" for name in headers.renamed)
+            renamed = _name_list(headers.renamed)
             _warn(
                 warnings,
                 sheet.label,
@@ -238,8 +314,7 @@ def _records(
     width = len(headers.names)
     long_rows = 0
     extra_columns: set[int] = set()
-    rest = ((number, cells) for number, cells in sheet.rows if any(cells))
-    for rows in (buffered, rest):
+    for rows in (buffered, sheet.rows):
         for number, cells in rows:
             if len(cells) > width and any(cells[width:]):
                 long_rows += 1
@@ -251,13 +326,80 @@ def _records(
             )
 
     if long_rows:
-        extra = ", ".join(f"'{headers.name_at(index)}'" for index in sorted(extra_columns))
+        extra = _name_list([headers.name_at(index) for index in sorted(extra_columns)])
         rows_text = "1 row" if long_rows == 1 else f"{long_rows:,} rows"
         _warn(
             warnings,
             sheet.label,
             f"{rows_text} had more cells than the header; the extra cells were kept as {extra}.",
         )
+
+
+def _checked_rows(
+    sheet: _Sheet, rows: Iterator[tuple[int, list[str]]], limits: RowLimits, warnings: list[str]
+) -> Iterator[tuple[int, list[str]]]:
+    """The sheet's non-blank rows, refused when one is beyond `limits`, NUL characters removed.
+
+    PostgreSQL cannot store a NUL character in text, so NULs are removed (with a warning) on every
+    database alike; they come from padded fields of old exports and `_x0000_` in Excel XML.
+    """
+    nul_rows: list[int] = []
+    for number, cells in rows:
+        width = len(cells)
+        while width and not cells[width - 1]:
+            width -= 1
+        if not width:
+            continue
+        if width > limits.max_cells:
+            raise FileRejected(
+                f"{sheet.where(number)} has {width:,} cells; a row may have at most {limits.max_cells:,}. "
+                "Delete the columns that are not needed and upload the file again."
+            )
+        longest = max(map(len, cells))
+        if longest > limits.max_cell_chars:
+            raise FileRejected(
+                f"{sheet.where(number)} has a cell of {longest:,} characters; a cell may hold at most "
+                f"{limits.max_cell_chars:,}. Shorten that cell and upload the file again."
+            )
+        chars = sum(map(len, cells))
+        # UTF-8 takes 1 to 4 bytes a character: encode only when the character count cannot decide.
+        if chars * 4 > limits.max_row_bytes:
+            size = chars if chars > limits.max_row_bytes else sum(len(cell.encode()) for cell in cells)
+            if size > limits.max_row_bytes:
+                raise FileRejected(
+                    f"{sheet.where(number)} holds {_kilobytes(size)} of text; a row may hold at most "
+                    f"{_kilobytes(limits.max_row_bytes)}. Shorten that row and upload the file again."
+                )
+        if "\x00" in "\x1f".join(cells):
+            nul_rows.append(number)
+            cells = [cell.replace("\x00", "").strip() for cell in cells]
+            if not any(cells):
+                continue
+        yield number, cells
+    if nul_rows:
+        rows_text = (
+            f"row {nul_rows[0]:,}"
+            if len(nul_rows) == 1
+            else f"{len(nul_rows):,} rows (first: row {nul_rows[0]:,})"
+        )
+        _warn(
+            warnings,
+            sheet.label,
+            f"{rows_text} held NUL characters (invisible zero bytes, a sign of a damaged export); "
+            "they were removed.",
+        )
+
+
+def _kilobytes(size: int) -> str:
+    if size < 1024:
+        return f"{size:,} bytes"
+    return f"{size / 1024:,.0f} KB" if size < 10 * 1024 * 1024 else f"{size / 1024 / 1024:,.1f} MB"
+
+
+def _name_list(names: list[str]) -> str:
+    quoted = ", ".join(f"'{name}'" for name in names[:_NAMES_IN_WARNING])
+    more = len(names) - _NAMES_IN_WARNING
+    return f"{quoted} and {more:,} more" if more > 0 else quoted
 
 
 def _find_header(rows: list[list[str]]) -> int | None:
@@ -287,13 +429,18 @@ def _mostly_text(cells: list[str]) -> bool:
 
 
 class _HeaderNames:
-    """Unique column names for a sheet, extended on demand for cells beyond the header."""
+    """Unique column names for a sheet, extended on demand for cells beyond the header.
+
+    Linear in the number of columns: each name remembers the next suffix to try, so 16,000
+    repeats of one name do not each count up from " (2)".
+    """
 
     def __init__(self, cells: list[str], first_column: int) -> None:
         self.first_column = first_column
         self.names: list[str] = []
         self.renamed: list[str] = []
         self._taken: set[str] = set()
+        self._next_suffix: dict[str, int] = {}
         for cell in cells:
             name = self._add(cell)
             if cell and name != cell:
@@ -307,10 +454,13 @@ class _HeaderNames:
     def _add(self, cell: str) -> str:
         base = cell or f"Column {self.first_column + len(self.names)}"
         name = base
-        suffix = 2
-        while name in self._taken:
+        if name in self._taken:
+            suffix = self._next_suffix.get(base, 2)
             name = f"{base} ({suffix})"
-            suffix += 1
+            while name in self._taken:
+                suffix += 1
+                name = f"{base} ({suffix})"
+            self._next_suffix[base] = suffix + 1
         self._taken.add(name)
         self.names.append(name)
         return name
@@ -323,7 +473,7 @@ def _warn(warnings: list[str], label: str, text: str) -> None:
 # --- CSV ---------------------------------------------------------------------------------------
 
 
-def _open_csv(path: str | os.PathLike, filename: str, head: bytes) -> _Sheet:
+def _open_csv(path: str | os.PathLike, filename: str, head: bytes, limits: RowLimits) -> _Sheet:
     for signature, looks_like in _BINARY_SIGNATURES:
         if head.startswith(signature):
             raise FileRejected(_not_text_message(looks_like))
@@ -346,7 +496,7 @@ def _open_csv(path: str | os.PathLike, filename: str, head: bytes) -> _Sheet:
     sep_line = _SEP_LINE.fullmatch(first_line)
     # Excel writes "sep=;" as a first line to name the delimiter, and hides that line.
     delimiter = sep_line.group(1) if sep_line else _sniff_delimiter(sample)
-    rows = _csv_rows(path, encoding, errors, delimiter, skip_first=bool(sep_line))
+    rows = _csv_rows(path, encoding, errors, delimiter, skip_first=bool(sep_line), limits=limits)
     return _Sheet(name=Path(filename).stem, label="", rows=rows)
 
 
@@ -430,18 +580,75 @@ def _sniff_delimiter(sample: str) -> str:
     return chosen
 
 
+class _CsvLines:
+    """The lines of a CSV file for csv.reader, refusing a row whose text is far beyond the limit
+    before the reader builds it (a 10 MB line is one string here, not 10 MB of parsed cells).
+
+    csv.reader takes exactly the lines of one row before it returns that row, so the lines taken
+    since the last row (`row_done`) are the current row's.
+    """
+
+    def __init__(self, file: io.TextIOBase, max_chars: int, max_cell_chars: int) -> None:
+        self.file = file
+        self.max_chars = max_chars
+        self.max_cell_chars = max_cell_chars
+        self.line_number = 0  # of the last line handed out
+        self.row_start = 1  # line on which the current row starts
+        self.row_chars = 0
+
+    def __iter__(self) -> Iterator[str]:
+        for line in self.file:
+            self.line_number += 1
+            self.row_chars += len(line)
+            if self.row_chars > self.max_chars:
+                raise FileRejected(self.too_long())
+            yield line
+
+    def row_done(self) -> None:
+        self.row_start = self.line_number + 1
+        self.row_chars = 0
+
+    def too_long(self, field_limit: int | None = None) -> str:
+        lines = self.line_number - self.row_start + 1
+        if lines > 1:
+            return (
+                f"Line {self.row_start:,} of this file starts a cell that does not end within {lines:,} "
+                'lines: a quotation mark (") is probably never closed. Fix that line and upload the file again.'
+            )
+        if field_limit:
+            return (
+                f"Line {self.row_start:,} of this file has a cell longer than {field_limit:,} characters; "
+                f"a cell may hold at most {self.max_cell_chars:,}. Shorten that cell and upload the file again."
+            )
+        return (
+            f"Line {self.row_start:,} of this file is longer than {_kilobytes(self.max_chars)}; a row may hold "
+            f"at most {_kilobytes(self.max_chars // _RAW_LINE_FACTOR)} of text. Shorten that line and upload "
+            "the file again."
+        )
+
+
 def _csv_rows(
-    path: str | os.PathLike, encoding: str, errors: str, delimiter: str, *, skip_first: bool
+    path: str | os.PathLike,
+    encoding: str,
+    errors: str,
+    delimiter: str,
+    *,
+    skip_first: bool,
+    limits: RowLimits,
 ) -> Iterator[tuple[int, list[str]]]:
     with open(path, encoding=encoding, errors=errors, newline="") as file:
-        reader = csv.reader(file, delimiter=delimiter, skipinitialspace=True)
+        lines = _CsvLines(file, limits.max_row_bytes * _RAW_LINE_FACTOR, limits.max_cell_chars)
+        reader = csv.reader(lines, delimiter=delimiter, skipinitialspace=True)
         number = -1 if skip_first else 0
         try:
             for cells in reader:
+                lines.row_done()
                 number += 1
                 if number > 0:
                     yield number, [cell.strip() for cell in cells]
         except csv.Error as exc:
+            if "field larger than field limit" in str(exc):
+                raise FileRejected(lines.too_long(field_limit=csv.field_size_limit())) from exc
             raise FileRejected(
                 f'Line {reader.line_num:,} of this file could not be read; a quotation mark (") is '
                 "probably never closed. Fix that line and upload the file again."
@@ -451,7 +658,9 @@ def _csv_rows(
 # --- Excel -------------------------------------------------------------------------------------
 
 
-def _open_workbook(path: str | os.PathLike, extension: str, head: bytes) -> python_calamine.CalamineWorkbook:
+def _open_workbook(
+    path: str | os.PathLike, extension: str, head: bytes, *, max_rows: int, limits: RowLimits
+) -> python_calamine.CalamineWorkbook:
     not_excel = (
         f"This does not look like an Excel workbook ({extension}): "
         "the file may be damaged or saved in another format."
@@ -461,6 +670,8 @@ def _open_workbook(path: str | os.PathLike, extension: str, head: bytes) -> pyth
             if head.startswith(signature):
                 raise FileRejected(_not_text_message(looks_like))
         raise FileRejected(not_excel)
+    if head.startswith(b"PK"):
+        _check_xlsx_size(path, max_rows=max_rows, limits=limits)
     try:
         # Reading from a file object makes calamine tell .xls from .xlsx by content, so a workbook
         # saved under the other extension (or stored under a temporary name) still opens.
@@ -473,6 +684,135 @@ def _open_workbook(path: str | os.PathLike, extension: str, head: bytes) -> pyth
     except Exception as exc:  # a native parser fed untrusted bytes: any failure means "not readable"
         logger.info("calamine could not open %s: %r", path, exc)
         raise FileRejected(not_excel) from exc
+
+
+def _check_xlsx_size(path: str | os.PathLike, *, max_rows: int, limits: RowLimits) -> None:
+    """Refuse a workbook whose sheets declare too many columns or hold too many rows, before
+    calamine loads a sheet: it builds the whole sheet as one table in memory (a 1.5 MB zip of 2M
+    rows took 810 MB) and aborts the process when that cannot be allocated.
+
+    Streams each XML part of the zip: its `<dimension ref="A1:XFD1048576">`, and a count of its
+    rows — first a cheap upper bound, and only when that is over the limit, the rows that hold a
+    value. A dimension can lie and a zip can be damaged; the reader's memory limit is the backstop.
+    """
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # calamine gives the damaged-workbook message
+    with archive:
+        parts = [info for info in archive.infolist() if info.filename.lower().endswith(".xml")]
+        # Title lines and the header row of every sheet are not leads.
+        allowed = max_rows + HEADER_SEARCH_ROWS * len(parts)
+        if _count_rows(archive, parts, _row_tags_upper_bound, limits, allowed) <= allowed:
+            return
+        if _count_rows(archive, parts, _rows_with_values, limits, allowed) > allowed:
+            raise FileRejected(too_many_rows(max_rows))
+
+
+def _count_rows(
+    archive: zipfile.ZipFile,
+    parts: list[zipfile.ZipInfo],
+    counter: Callable[..., int],
+    limits: RowLimits,
+    allowed: int,
+) -> int:
+    rows = 0
+    for info in parts:
+        try:
+            with archive.open(info) as part:
+                rows += counter(part, limits=limits, stop_after=allowed - rows)
+        except (
+            zipfile.BadZipFile,
+            zlib.error,
+            OSError,
+            ValueError,
+            EOFError,
+            NotImplementedError,
+            RuntimeError,
+        ):
+            continue  # a damaged or encrypted part: calamine decides (it warns or refuses)
+        if rows > allowed:
+            break
+    return rows
+
+
+def _row_tags_upper_bound(part: io.BufferedIOBase, *, limits: RowLimits, stop_after: int) -> int:
+    """At least the number of rows in one XML part (C-speed counting); refuses a declared
+    dimension wider than a row may be.
+
+    Every row has at most two "row>": in `<row>` and `</row>` (also `<x:row>` with a namespace
+    prefix); a row with attributes has one, a row without cells (`<row r="9"/>`) none.
+    """
+    count = 0
+    carry = b""
+    first = True
+    while chunk := part.read(_XML_CHUNK_BYTES):
+        data = carry + chunk
+        if first:
+            first = False
+            dimension = _DIMENSION.search(data)
+            if dimension:
+                _check_dimension(dimension, limits)
+        count += data.count(b"row>")
+        # Three bytes cannot hold a whole "row>", so one cut by the boundary is counted next time, once.
+        carry = data[-3:]
+        if count > stop_after:
+            break
+    return count
+
+
+def _rows_with_values(part: io.BufferedIOBase, *, limits: RowLimits, stop_after: int) -> int:
+    """Rows holding a value in one XML part, counted up to just beyond `stop_after`.
+
+    A row holds a value when a `<v>` or `<is>` element (a value or an inline string) comes before its
+    `</row>`: rows of formatted empty cells are not leads, and parsing skips them too.
+    """
+    rows = 0
+    carry = b""
+    open_row_has_value = False
+    while chunk := part.read(_XML_CHUNK_BYTES):
+        data = carry + chunk
+        # A tag cut by the chunk boundary starts at the last "<"; it is looked at with the next chunk.
+        cut = data.rfind(b"<", max(0, len(data) - 64))
+        if cut < 0:
+            cut = len(data)
+        *finished, unfinished = _ROW_END.split(data[:cut])
+        for segment in finished:
+            if open_row_has_value or _holds_value(segment):
+                rows += 1
+            open_row_has_value = False
+        open_row_has_value = open_row_has_value or _holds_value(unfinished)
+        carry = data[cut:]
+        if rows > stop_after:
+            return rows
+    if _ROW_END.search(carry) and (open_row_has_value or _holds_value(carry)):
+        rows += 1
+    return rows
+
+
+def _holds_value(xml: bytes) -> bool:
+    # "v>" is in <v>, </v> and <x:v>; "is>" in <is> and </is>.
+    return b"v>" in xml or b"is>" in xml
+
+
+def _check_dimension(match: re.Match[bytes], limits: RowLimits) -> None:
+    first_column, _, last_column, last_row = (group.decode() if group else "" for group in match.groups())
+    if not last_column:
+        return  # a single cell
+    width = _column_number(last_column) - _column_number(first_column or "A") + 1
+    if width > limits.max_cells:
+        raise FileRejected(
+            f"A worksheet in this workbook reaches column {last_column} (cell {last_column}{last_row}): "
+            f"{width:,} columns, and a row may have at most {limits.max_cells:,} cells. Delete the columns "
+            "that are not needed and upload the file again."
+        )
+
+
+def _column_number(letters: str) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + ord(letter) - ord("A") + 1
+    return number
 
 
 def _excel_sheets(workbook: python_calamine.CalamineWorkbook, warnings: list[str]) -> Iterator[_Sheet | None]:

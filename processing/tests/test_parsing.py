@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import time
 import tracemalloc
 import zipfile
 from pathlib import Path
@@ -13,7 +14,14 @@ import pytest
 import xlwt
 
 from easycrm.testing.files import SAMPLES
-from processing.parsing import SUPPORTED_EXTENSIONS, FileRejected, SourceRow, iter_rows
+from processing.parsing import (
+    SUPPORTED_EXTENSIONS,
+    FileRejected,
+    RowLimits,
+    SourceRow,
+    _HeaderNames,
+    iter_rows,
+)
 
 NOT_EXCEL = (
     "This does not look like an Excel workbook (.xlsx): the file may be damaged or saved in another format."
@@ -22,15 +30,19 @@ HEADER_ONLY = "This file has a header row but no leads under it."
 EMPTY = "This file is empty."
 
 
-def read(path: Path, filename: str | None = None, max_rows: int = 1000) -> tuple[list[SourceRow], list[str]]:
+def read(
+    path: Path, filename: str | None = None, max_rows: int = 1000, limits: RowLimits | None = None
+) -> tuple[list[SourceRow], list[str]]:
     warnings: list[str] = []
-    rows = list(iter_rows(path, filename or path.name, max_rows=max_rows, warnings=warnings))
+    rows = list(iter_rows(path, filename or path.name, max_rows=max_rows, warnings=warnings, limits=limits))
     return rows, warnings
 
 
-def rejection(path: Path, filename: str | None = None, max_rows: int = 1000) -> str:
+def rejection(
+    path: Path, filename: str | None = None, max_rows: int = 1000, limits: RowLimits | None = None
+) -> str:
     with pytest.raises(FileRejected) as excinfo:
-        read(path, filename, max_rows)
+        read(path, filename, max_rows, limits)
     return str(excinfo.value)
 
 
@@ -806,3 +818,156 @@ def test_max_rows_counts_rows_across_all_sheets(tmp_path):
         message
         == "This file has more than 200 rows, the most one import can take. Split it into smaller files."
     )
+
+
+# --- what one row may carry ---------------------------------------------------------------------
+
+SMALL = RowLimits(max_cells=5, max_cell_chars=20, max_row_bytes=60)
+
+
+def test_row_limits_default_to_the_settings(settings):
+    settings.MAX_CELLS_PER_ROW, settings.MAX_CELL_CHARS, settings.MAX_ROW_BYTES = 7, 8, 9
+
+    assert RowLimits.from_settings() == RowLimits(max_cells=7, max_cell_chars=8, max_row_bytes=9)
+
+
+def test_rows_within_every_limit_are_read_whole(tmp_path):
+    # Five cells, a 20-character cell, 60 bytes: each limit reached, none passed; trailing empty
+    # cells do not count.
+    path = write_text(
+        tmp_path, "edge.csv", "A,B,C,D,E\n" + "x" * 20 + ",bbbbbbbbbb,cccccccccc,dddddddddd,eeeeeeeeee,,,\n"
+    )
+
+    rows, warnings = read(path, limits=SMALL)
+
+    assert rows[0].cells["A"] == "x" * 20
+    assert len(rows[0].cells) == 5
+    assert warnings == []
+
+
+def test_row_with_more_cells_than_allowed_is_refused(tmp_path):
+    path = write_text(tmp_path, "wide.csv", "A,B,C\nAnn,x,y\nBo,1,2,3,4,5\n")
+
+    assert rejection(path, limits=SMALL) == (
+        "Row 3 has 6 cells; a row may have at most 5. Delete the columns that are not needed and upload the file again."
+    )
+
+
+def test_header_with_more_cells_than_allowed_is_refused(tmp_path):
+    path = write_text(tmp_path, "wide.csv", "A,B,C,D,E,F\nAnn\n")
+
+    assert rejection(path, limits=SMALL).startswith("Row 1 has 6 cells; a row may have at most 5.")
+
+
+def test_cell_longer_than_allowed_is_refused_not_cut(tmp_path):
+    path = write_text(tmp_path, "long.csv", "Name,Notes\nAnn,short\nBo," + "n" * 21 + "\n")
+
+    assert rejection(path, limits=SMALL) == (
+        "Row 3 has a cell of 21 characters; a cell may hold at most 20. Shorten that cell and upload the file again."
+    )
+
+
+def test_row_bytes_count_utf8_not_characters(tmp_path):
+    # 4 cells of 8 characters = 32 characters, but "é" takes two bytes: 64 bytes > 60.
+    path = write_text(tmp_path, "bytes.csv", "A,B,C,D\n" + ",".join(["éééééééé"] * 4) + "\n")
+
+    message = rejection(path, limits=SMALL)
+
+    assert message.startswith("Row 2 holds 64 bytes of text; a row may hold at most 60 bytes.")
+
+
+def test_excel_row_limits_name_the_sheet(tmp_path):
+    path = write_xlsx(tmp_path, {"Leads": [["Name", "Notes"], ["Ann", "n" * 21]]})
+
+    assert rejection(path, limits=SMALL).startswith("Sheet 'Leads', row 2 has a cell of 21 characters;")
+
+
+def test_ten_megabyte_line_is_refused_quickly_with_its_line_number(tmp_path):
+    # 5M cells on one line: csv split it into one row of 5M cells, stored as one lead.
+    path = write_text(
+        tmp_path, "oneline.csv", "Name,Email,Notes\nAnn,a@example.com," + "x," * 5_000_000 + "\n"
+    )
+
+    started = time.monotonic()
+    message = rejection(path)
+
+    assert time.monotonic() - started < 3  # 5M cells in one line took 13 s and 731 MB
+    assert message == (
+        "Line 2 of this file is longer than 256 KB; a row may hold at most 128 KB of text. "
+        "Shorten that line and upload the file again."
+    )
+
+
+def test_cell_over_the_csv_field_limit_says_so(tmp_path):
+    # 140,000 characters: over csv.field_size_limit() (131,072) but within the raw line limit.
+    path = write_text(tmp_path, "bigcell.csv", "Name,Notes\nAnn," + "y" * 140_000 + "\n")
+
+    assert rejection(path) == (
+        "Line 2 of this file has a cell longer than 131,072 characters; a cell may hold at most 32,767. "
+        "Shorten that cell and upload the file again."
+    )
+
+
+def test_unclosed_quote_names_the_line_where_the_cell_starts(tmp_path):
+    text = 'Name,Notes\nAnn,ok\nBo,"never closed\n' + "Cy,more text\n" * 15_000
+    path = write_text(tmp_path, "quote.csv", text)
+
+    assert rejection(path, max_rows=100_000) == (
+        'Line 3 of this file starts a cell that does not end within 10,083 lines: a quotation mark (") is '
+        "probably "
+        "never closed. Fix that line and upload the file again."
+    )
+
+
+def test_nul_characters_past_the_sniffed_head_are_removed_with_a_warning(tmp_path):
+    filler = "".join(f"Lead {n},lead{n}@example.com\n" for n in range(4000))  # > 64 KB
+    text = "Name,Email\n" + filler + "Nul\x00Lee,lee@example.com\x00\n\x00,\x00\nLast,last@example.com\n"
+    path = write_text(tmp_path, "nul.csv", text)
+
+    rows, warnings = read(path, max_rows=10_000)
+
+    assert rows[-2:] == [
+        SourceRow("nul", 4002, {"Name": "NulLee", "Email": "lee@example.com"}),
+        SourceRow("nul", 4004, {"Name": "Last", "Email": "last@example.com"}),
+    ]
+    assert warnings == [
+        "2 rows (first: row 4,002) held NUL characters (invisible zero bytes, a sign of a damaged export); "
+        "they were removed."
+    ]
+
+
+def test_nul_bytes_in_the_head_still_mean_not_a_text_file(tmp_path):
+    path = write_bytes(tmp_path, "nul.csv", b"Name,Email\nAnn\x00,a@example.com\n")
+
+    assert rejection(path) == "This file is not a spreadsheet or CSV text file."
+
+
+# --- duplicate headers --------------------------------------------------------------------------
+
+
+def test_sixteen_thousand_duplicate_headers_are_renamed_in_linear_time(tmp_path):
+    count = 16_384
+    path = write_text(
+        tmp_path, "dups.csv", ",".join(["Email"] * count) + "\n" + ",".join(["x"] * count) + "\n"
+    )
+    limits = RowLimits(max_cells=count, max_cell_chars=100, max_row_bytes=1_000_000)
+
+    started = time.monotonic()
+    rows, warnings = read(path, limits=limits)
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 1, f"{elapsed:.2f} s"  # quadratic renaming took 26 s
+    assert list(rows[0].cells)[-1] == f"Email ({count})"
+    assert len(rows[0].cells) == count
+    assert warnings == [
+        "Some column names appear more than once; the repeats were renamed 'Email (2)', 'Email (3)', "
+        "'Email (4)', 'Email (5)', 'Email (6)', 'Email (7)', 'Email (8)', 'Email (9)', 'Email (10)', "
+        "'Email (11)' and 16,373 more."
+    ]
+
+
+def test_renaming_skips_suffixes_the_file_already_uses():
+    headers = _HeaderNames(["A", "A (2)", "A", "A", "A (3)", "", "Column 6"], first_column=1)
+
+    assert headers.names == ["A", "A (2)", "A (3)", "A (4)", "A (3) (2)", "Column 6", "Column 6 (2)"]
+    assert headers.name_at(8) == "Column 9"

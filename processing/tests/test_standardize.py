@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from processing.parsing import SourceRow
@@ -10,6 +12,7 @@ from processing.standardize import (
     SCHEMA_FIELDS,
     CleanLead,
     offline_standardize,
+    sheet_column_roles,
     validate_lead,
 )
 
@@ -532,3 +535,237 @@ def test_offline_output_validates_end_to_end(settings) -> None:
         "phone": "+390212345678",
         "remarks": "",
     }
+
+
+# --- column roles by header and content -----------------------------------------------------------------
+
+
+def roles_of(headers: list[str], rows: list[dict[str, str]]) -> dict[str, tuple[str, str]]:
+    return {
+        column.header: (column.role.value if column.role else "", column.reason)
+        for column in sheet_column_roles(headers, rows)
+    }
+
+
+def test_column_roles_say_whether_the_header_the_content_or_both_decided() -> None:
+    rows = [
+        {"E-mail": "ann@contoso.com", "fld_07": "+49 30 1234567", "Surname": "Lee", "Notes": "x"},
+        {"E-mail": "bo@contoso.com", "fld_07": "+49 30 7654321", "Surname": "Kim", "Notes": "y"},
+    ]
+    assert roles_of(["E-mail", "fld_07", "Surname", "Notes", "created"], rows) == {
+        "E-mail": ("email", "header and content"),
+        "fld_07": ("phone", "content"),
+        "Surname": ("lastName", "header synonym"),
+        "Notes": ("notes", "header synonym"),
+        "created": ("", ""),
+    }
+
+
+@pytest.mark.parametrize(
+    ("header", "role"),
+    [
+        ("n_given", "firstName"),
+        ("n_family", "lastName"),
+        ("org_name", "company"),
+        ("cp_position", "title"),
+        ("contact_phone_1", "phone"),
+        ("E-mail 2 - Value", "email"),
+        ("Email (work)", "email"),
+        ("givenName", "firstName"),
+        ("workPhone", "phone"),
+        ("Phone 1 - Type", ""),
+        ("is_company", ""),  # no 0/1 values in the sample: not a flag
+    ],
+)
+def test_technical_and_labelled_headers_are_understood(header: str, role: str) -> None:
+    assert roles_of([header], [])[header][0] == role
+
+
+def test_content_names_a_column_of_given_names_and_the_surname_column_after_it() -> None:
+    rows = [
+        {"c1": "Hannah", "c2": "Becker"},
+        {"c1": "Daniel", "c2": "Moreau"},
+        {"c1": "Laura", "c2": "Garcia"},
+    ]
+    assert roles_of(["c1", "c2"], rows) == {"c1": ("firstName", "content"), "c2": ("lastName", "content")}
+
+
+def test_a_name_column_full_of_legal_forms_is_the_company() -> None:
+    rows = [{"Name": "Acme GmbH", "Contact": "Ann Lee"}, {"Name": "Brightside Inc.", "Contact": "Bo Kim"}]
+    assert roles_of(["Name", "Contact"], rows)["Name"] == ("company", "content")
+    [first, second] = offline_standardize([source(row) for row in rows])
+    assert (first["company"], first["firstName"], first["lastName"]) == ("Acme GmbH", "Ann", "Lee")
+    assert second["company"] == "Brightside Inc."
+
+
+def test_a_flagged_company_row_gets_no_person_name() -> None:
+    rows = [
+        source({"name": "Harbor Supplies", "is_company": "1"}),
+        source({"name": "Maya Chen", "is_company": "0"}),
+    ]
+    company, person = offline_standardize(rows)
+    assert (company["company"], company["firstName"], company["lastName"]) == ("Harbor Supplies", "", "")
+    assert (person["firstName"], person["lastName"]) == ("Maya", "Chen")
+
+
+def test_a_valid_phone_is_chosen_over_an_invalid_one_whatever_the_column_order() -> None:
+    result = standardize_one({"Phone (work)": "12345", "Phone (mobile)": "(415) 555-0110"})
+    assert result["phone"] == "(415) 555-0110"
+    assert result["remarks"] == "Phone (work): 12345"
+
+
+def test_a_placeholder_looking_name_is_kept_when_the_row_says_it() -> None:
+    [result] = offline_standardize([source({"Name": "Nil", "Email": "nil@deniz.example"})])
+    assert validate_lead({"Name": "Nil", "Email": "nil@deniz.example"}, result).fields["first_name"] == "Nil"
+
+
+# --- validation cost --------------------------------------------------------------------------------------
+
+
+def tricky_addresses(count: int, seed: int = 8) -> list[str]:
+    """Addresses near the edges of what email-validator accepts: dots, hyphens, lengths, odd characters."""
+    rng = random.Random(seed)
+    local_parts = [
+        "ann",
+        "a.b",
+        ".a",
+        "a.",
+        "a..b",
+        "a+tag",
+        "o'neil",
+        "a_b",
+        "a-b",
+        '"quoted"',
+        "ünï",
+        "a b",
+        "a!#$%&*",
+        "x" * 64,
+        "x" * 65,
+        "A.B",
+        "1",
+        "a/b",
+        "a=b",
+        "a?b",
+        "a^b",
+        "a`b",
+        "a{b}",
+        "a|b",
+        "a~b",
+        "a,b",
+        "a(b)",
+    ]
+    domains = [
+        "example.com", "Example.COM", "sub.example.co.uk", "a-b.com", "-ab.com", "ab-.com", "x.c", "x.123",
+        "localhost", "x.local", "x.test", "x.invalid", "x.onion", "x.arpa", "xn--80ak6aa92e.com", "ab--cd.com",
+        "x_y.com", "x..com", ".x.com", "x.com.", "münchen.de", "[1.2.3.4]", "a" * 63 + ".com", "a" * 64 + ".com",
+        "x.co1", "x.c-m", "x.technology", "X.Y.Z.example",
+    ]  # fmt: skip
+    addresses = [f"{local}@{domain}" for local in local_parts for domain in domains]
+    alphabet = "abcXYZ09.-_+@'"
+    addresses += ["".join(rng.choice(alphabet) for _ in range(rng.randint(3, 20))) for _ in range(2000)]
+    addresses += ["a" * rng.randint(1, 70) + "@" + "b" * rng.randint(1, 70) + ".com" for _ in range(300)]
+    return addresses[:count]
+
+
+def test_the_plain_ascii_email_fast_path_gives_exactly_the_libraries_answer() -> None:
+    from email_validator import EmailNotValidError, validate_email
+
+    from processing.standardize import _normalized_email
+
+    _normalized_email.cache_clear()
+    for address in tricky_addresses(4000):
+        try:
+            expected = validate_email(address, check_deliverability=False).normalized
+        except EmailNotValidError:
+            expected = ""
+        assert _normalized_email(address) == expected, address
+
+
+def test_a_repeated_value_is_checked_by_the_libraries_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from processing import standardize
+
+    calls: list[str] = []
+    real_validate, real_parse = standardize.validate_email, standardize.phonenumbers.parse
+
+    def counting_validate(text: str, **kwargs: object) -> object:
+        calls.append(text)
+        return real_validate(text, **kwargs)
+
+    def counting_parse(text: str, region: str | None = None) -> object:
+        calls.append(text)
+        return real_parse(text, region)
+
+    monkeypatch.setattr(standardize, "validate_email", counting_validate)
+    monkeypatch.setattr(standardize.phonenumbers, "parse", counting_parse)
+    standardize._normalized_email.cache_clear()
+    standardize._phone_number.cache_clear()
+    # A non-ASCII address skips the fast path, so the library is asked — once, for three columns and two rows.
+    cells = {
+        "Email": "jürgen@müller.de",
+        "Email 2": "jürgen@müller.de",
+        "Mail": "jürgen@müller.de",
+        "Tel": "030 1234567",
+    }
+    rows = [source(cells), source(cells, row=3)]
+    for row, lead_dict in zip(rows, offline_standardize(rows), strict=True):
+        validate_lead(row.cells, lead_dict)
+    assert calls.count("jürgen@müller.de") == 1
+    assert max(calls.count(text) for text in set(calls)) == 1, calls
+
+
+def test_a_type_column_labels_the_value_next_to_it() -> None:
+    result = standardize_one(
+        {
+            "Phone 1 - Type": "Mobile",
+            "Phone 1 - Value": "+49 171 2345678",
+            "Phone 2 - Type": "Work",
+            "Phone 2 - Value": "+49 30 1234567",
+        }
+    )
+    assert result["phone"] == "+49 30 1234567"
+    assert "Phone 1 - Value: +49 171 2345678" in result["remarks"].splitlines()
+
+
+def test_only_our_instructions_skip_is_taken_from_a_standardizer() -> None:
+    cells = {"Name": "Ann Lee", "Email": "ann@contoso.com"}
+    claimed = {"firstName": "Ann", "email": "ann@contoso.com", "skipReason": SKIP_REASON}
+    assert validate_lead(cells, claimed).skip_reason == ""
+    assert validate_lead(cells, {"firstName": "Ann"}, worksheet="Instructions").skip_reason == (
+        "An instructions or notes sheet, not leads."
+    )
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        {"First Name": "First Name", "Last Name": "Last Name", "Email": "Email"},
+        {"Name": "Total", "Deals": "12", "Revenue": "$1,200.00"},
+        {"Name": "Grand total:", "Deals": "12"},
+    ],
+)
+def test_repeated_headers_and_totals_are_not_leads(cells: dict[str, str]) -> None:
+    assert validate_lead(cells, offline_standardize([source(cells)])[0]).skip_reason.endswith("not a lead.")
+
+
+def test_the_salespersons_name_is_not_taken_for_the_leads() -> None:
+    rows = [
+        {"Company": "Acme GmbH", "Sales owner": "Jane Doe"},
+        {"Company": "Brightside Inc.", "Sales owner": "Jane Doe"},
+    ]
+    assert roles_of(["Company", "Sales owner"], rows)["Sales owner"] == ("", "")
+    assert offline_standardize([source(rows[0])])[0]["firstName"] == ""
+
+
+def test_token_search_matches_the_bounded_regex_it_replaces():
+    import random
+    import re
+
+    from processing.standardize import _has_token
+
+    rng = random.Random(7)
+    alphabet = "ab.+-_@x1 é"
+    for _ in range(20_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        needle = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 4)))
+        expected = bool(re.search(r"(?<![\w.+-])" + re.escape(needle) + r"(?![\w-]|\.\w)", text))
+        assert _has_token(text, needle) is expected, (text, needle)

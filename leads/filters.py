@@ -29,7 +29,8 @@ from django.db.models.functions import Concat, Lower, NullIf, StrIndex, Substr
 from django.db.models.lookups import IContains, IExact, IRegex, IStartsWith
 from django.utils import timezone
 
-from .models import Lead
+from .models import Lead, lead_statuses
+from .titles import title_variants
 
 # Filter parameter -> model field, matched case-insensitively anywhere in the value (icontains).
 TEXT_FILTERS: dict[str, str] = {
@@ -66,9 +67,14 @@ SORTS: dict[str, tuple[str, ...]] = {
     "source": ("source_file", "worksheet", "source_row"),
     "updated": ("updated_at",),
     "created": ("created_at",),
+    "status": ("status",),
+    "owner": ("owner__username",),
 }
 TEXT_SORT_FIELDS = frozenset(TEXT_FILTERS.values())
 DEFAULT_SORT = "-updated"
+
+# The `owner` parameter's value for leads nobody owns.
+OWNER_NONE = "none"
 
 PER_PAGE_CHOICES = (25, 50, 100)
 DEFAULT_PER_PAGE = 25
@@ -91,6 +97,7 @@ CONDITION_FIELDS: dict[str, str] = {
     "name": "name",
     "title": "title",
     "company": "company",
+    "company_or_domain": "company or email domain",
     "email": "email",
     "email_domain": "email domain",
     "phone": "phone",
@@ -207,6 +214,10 @@ class LeadQuery:
     phone: str = ""
     worksheet: str = ""
     source: str = ""
+    # One of settings.LEAD_STATUSES, or "" for any.
+    status: str = ""
+    # A user id, OWNER_NONE for unassigned leads, or "" for any.
+    owner: str = ""
     job: uuid.UUID | None = None
     q: str = ""
     updated_from: date | None = None
@@ -242,6 +253,16 @@ class LeadQuery:
         problems: list[str] = []
         for name in (*TEXT_FILTERS, "q"):
             values[name] = _clean_text(params.get(name, ""))
+        if status := _clean_text(params.get("status", "")):
+            if status in lead_statuses():
+                values["status"] = status
+            else:
+                problems.append(f"Ignored the status “{status}”: use one of {', '.join(lead_statuses())}.")
+        if owner := _clean_text(params.get("owner", "")):
+            if owner == OWNER_NONE or _parse_int(owner) is not None:
+                values["owner"] = owner
+            else:
+                problems.append(f"Ignored the owner “{owner}”: not a user.")
         if job := _clean_text(params.get("job", "")):
             try:
                 values["job"] = uuid.UUID(job)
@@ -254,6 +275,13 @@ class LeadQuery:
                 except ValueError:
                     label = name.replace("_", " ").capitalize()
                     problems.append(f"Ignored “{raw}” for {label}: use a date like 2025-01-31.")
+        for prefix in ("updated", "created"):
+            first, last = values.get(f"{prefix}_from"), values.get(f"{prefix}_to")
+            if first and last and first > last:
+                problems.append(
+                    f"{prefix.capitalize()} from {first.isoformat()} is after {prefix} to {last.isoformat()}: "
+                    "no lead can match. Swap the dates?"
+                )
         for name in PRESENCE_FILTERS:
             raw = _clean_text(params.get(name, "")).lower()
             if raw in ("yes", "no"):
@@ -338,7 +366,11 @@ class LeadQuery:
 def leads_filter(query: LeadQuery, queryset: QuerySet[Lead] | None = None) -> QuerySet[Lead]:
     """The leads matching `query`, in its order (empty values last in both directions, ties by id)."""
     queryset = Lead.objects.all() if queryset is None else queryset
-    return queryset.filter(_conditions(query)).order_by(*_ordering(query.sort))
+    ordering = _ordering(query.sort)
+    if query.owner and query.sort_key == "owner":
+        # One owner (or nobody) shown: the owner sort is all ties, broken by id; no join to sort on.
+        ordering = ordering[-1:]
+    return queryset.filter(_conditions(query)).order_by(*ordering)
 
 
 def leads_count_capped(queryset: QuerySet[Lead], cap: int = COUNT_CAP) -> int:
@@ -425,12 +457,20 @@ def _conditions(query: LeadQuery) -> Q:
     conditions = Q()
     for name, model_field in TEXT_FILTERS.items():
         if value := getattr(query, name):
-            conditions &= Q(**{f"{model_field}__icontains": value})
+            conditions &= (
+                _title_q("icontains", value) if name == "title" else Q(**{f"{model_field}__icontains": value})
+            )
     for word in query.q.split()[:MAX_SEARCH_WORDS]:
         any_field = Q()
         for model_field in SEARCH_FIELDS:
             any_field |= Q(**{f"{model_field}__icontains": word})
         conditions &= any_field
+    if query.status:
+        conditions &= Q(status=query.status)
+    if query.owner == OWNER_NONE:
+        conditions &= Q(owner__isnull=True)
+    elif query.owner:
+        conditions &= Q(owner_id=int(query.owner))
     if query.job is not None:
         conditions &= Q(import_job_id=query.job)
     for name, (model_field, bound) in DATE_FILTERS.items():
@@ -464,6 +504,13 @@ def condition_q(condition: Condition) -> Q:
                 f"{model_field}__lt": _start_of(last + timedelta(days=1)),
             }
         )
+    if condition.field == "company_or_domain":
+        # "Leads from Contoso": the company or the email domain names it; empty means both are.
+        company, domain = (
+            condition_q(Condition(name, condition.op, condition.value))
+            for name in ("company", "email_domain")
+        )
+        return company & domain if condition.op == "is_empty" else company | domain
     if condition.op in VALUELESS_OPS:
         if condition.field == "name":
             empty = Q(first_name="", last_name="")
@@ -473,6 +520,8 @@ def condition_q(condition: Condition) -> Q:
             empty = Q(**{CONDITION_COLUMNS[condition.field]: ""})
         return empty if condition.op == "is_empty" else ~empty
     lookup_name = TEXT_LOOKUPS[condition.op]
+    if condition.field == "title" and condition.op != "equals":  # "exactly" stays exact (group links)
+        return _title_q(lookup_name, condition.value)
     value = _word_pattern(condition.value) if condition.op == "word" else condition.value
     if condition.field in CONDITION_COLUMNS:
         return Q(**{f"{CONDITION_COLUMNS[condition.field]}__{lookup_name}": value})
@@ -485,6 +534,21 @@ def condition_q(condition: Condition) -> Q:
             | Q(lookup[lookup_name](full_name_expression(), value))
         )
     return Q(lookup[lookup_name](email_domain_expression(), value))
+
+
+def _title_q(lookup_name: str, value: str) -> Q:
+    """A title filter also finds the title's other spellings: "CTO" finds "Chief Technology Officer"
+    (leads.titles), in the table's title box and in contains/word/starts-with conditions alike. The
+    value as typed keeps its lookup; the other spellings are whole words (or prefixes)."""
+    typed, *others = title_variants(value)
+    any_spelling = Q(**{f"title__{lookup_name}": _word_pattern(typed) if lookup_name == "iregex" else typed})
+    for spelling in others:
+        # The other spellings as whole words: "CTO" for "Chief Technology Officer", never "Director".
+        if lookup_name == "istartswith":
+            any_spelling |= Q(title__istartswith=spelling)
+        else:
+            any_spelling |= Q(title__iregex=_word_pattern(spelling))
+    return any_spelling
 
 
 def _word_pattern(value: str) -> str:
@@ -514,7 +578,7 @@ def _ordering(sort: str) -> list[OrderBy | str]:
             ordering.append(
                 expression.desc(nulls_last=True) if descending else expression.asc(nulls_last=True)
             )
-        elif Lead._meta.get_field(model_field).null:
+        elif "__" in model_field or Lead._meta.get_field(model_field).null:
             ordering.append(
                 F(model_field).desc(nulls_last=True) if descending else F(model_field).asc(nulls_last=True)
             )

@@ -1,13 +1,16 @@
 /* Drag-and-drop for the upload card (templates/processing/_upload_card.html): highlight the drop
  * zone, put the dropped file into the form's file input and submit the form, which htmx sends
- * when it is loaded and the browser posts when it is not. */
+ * when it is loaded and the browser posts when it is not. A file dropped anywhere else on a page
+ * that has the card (the lead page, where it sits behind the "Upload leads" button) is uploaded
+ * the same way; the page shows a drop hint while a file is dragged over it. */
 (function () {
   "use strict";
   if (window.easycrmUploadReady) return; // the card may be rendered more than once per page
   window.easycrmUploadReady = true;
 
   function dropzoneOf(event) {
-    return event.target instanceof Element ? event.target.closest("[data-dropzone]") : null;
+    var own = event.target instanceof Element ? event.target.closest("[data-dropzone]") : null;
+    return own || document.querySelector("[data-dropzone]");
   }
 
   function carriesFiles(event) {
@@ -21,16 +24,19 @@
     var zone = dropzoneOf(event);
     event.dataTransfer.dropEffect = zone ? "copy" : "none";
     if (zone) zone.classList.add("dragover");
+    if (zone) document.body.classList.add("file-dragover");
   });
 
   document.addEventListener("dragleave", function (event) {
     var zone = dropzoneOf(event);
     if (zone && !zone.contains(event.relatedTarget)) zone.classList.remove("dragover");
+    if (!event.relatedTarget) document.body.classList.remove("file-dragover"); // left the window
   });
 
   document.addEventListener("drop", function (event) {
     if (!carriesFiles(event)) return;
     event.preventDefault();
+    document.body.classList.remove("file-dragover");
     var zone = dropzoneOf(event);
     if (!zone || !event.dataTransfer.files.length) return;
     zone.classList.remove("dragover");

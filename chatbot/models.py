@@ -67,6 +67,19 @@ class Message(models.Model):
         return f"{reverse('leads:list')}?{querystring}" if querystring else reverse("leads:list")
 
     @property
+    def chart_items(self) -> list[dict]:
+        """A group answer's rows for the bar chart (templates/_bar_chart.html): label, count, table link."""
+        base = reverse("leads:list")
+        return [
+            {
+                "label": row.get("value") or "(empty)",
+                "count": row.get("count", 0),
+                "url": f"{base}?{row['querystring']}" if row.get("querystring") else "",
+            }
+            for row in (self.result or {}).get("groups") or []
+        ]
+
+    @property
     def group_label(self) -> str:
         """The heading of a group answer's value column ("Company")."""
         group_by = (self.result or {}).get("group_by", "")

@@ -1,13 +1,14 @@
 """The built-in question parser: answers the common shapes of question when no DeepSeek key is set.
 
-Rule-based and purely lexical: it reads the question (and the previous plan, for follow-ups), never the
-leads. Rules run in a fixed order over a normalized copy of the question; each rule that matches
-records a condition (or the action, grouping, sort or limit) and blanks out the words it used. Whatever
-is left must be filler words, or the parser says it did not understand — a wrong answer given
-confidently is worse than a question back. The words the rules look for are in `vocabulary.py`.
+Rule-based and purely lexical: it reads the question (the previous plan, for follow-ups, and the sheet
+and file names in the database, to match "the trade show list"), never the leads. Rules run in a fixed
+order over a normalized copy of the question; each rule that matches records a condition (or the
+action, grouping, sort or limit) and blanks out the words it used. Whatever is left must be filler
+words, or the parser says it did not understand — a wrong answer given confidently is worse than a
+question back. The words the rules look for are in `vocabulary.py`.
 
     offline_plan("How many leads from Globex?", today=date(2025, 6, 11))
-    → Plan(action="count", filters=(Condition("company", "contains", "globex"),))
+    → Plan(action="count", filters=(Condition("company_or_domain", "contains", "globex"),))
 """
 
 from __future__ import annotations
@@ -26,13 +27,19 @@ from .vocabulary import (
     BOUNDARY_WORDS,
     FIELD_WORDS,
     FILE_EXTENSIONS,
+    FILE_WORDS,
     FILLER_WORDS,
+    FOLLOW_UP_PRONOUNS,
     FOLLOW_UP_WORDS,
     KEYWORDS,
     MONTHS,
     NOT_VALUES,
     NUMBER_WORDS,
     PLACES,
+    ROLES_OF_AREA,
+    SHEET_WORDS,
+    SUBJECT_WORDS,
+    TITLE_MISSPELLINGS,
     TITLE_QUALIFIERS,
     TITLE_WORDS,
     VALUE_INTRODUCERS,
@@ -51,10 +58,41 @@ READ_ONLY_TEXT = (
     "I can only read leads: I cannot delete, change or add anything. "
     "Ask me to count, list or group leads instead."
 )
+# Openings that make a question a follow-up whatever follows ("and Acme?", "what about last week?").
 FOLLOW_UP_START = re.compile(
-    r"^(?:and|but|what about|how about|and what about|also|now|only|just|then|ok|okay|same|"
+    r"^(?:and|but|also|plus|what about|how about|and what about|same|the same|"
     r"of (?:them|those|these)|among (?:them|those|these)|which of (?:them|those|these))\b"
 )
+# Openings that make a question a follow-up only when it names no subject: "just the CTOs" refines,
+# "now show me all leads from Acme" starts over.
+SOFT_FOLLOW_UP_START = re.compile(r"^(?:now|only|just|then|ok|okay|so|again)\b")
+# A question that asks about everything starts over even after "and": "and how many leads in total?".
+FRESH_MARKERS = re.compile(
+    r"\b(?:in total|overall|altogether|all (?:the |our )?leads|all of (?:the |our )?leads)\b"
+)
+# Words between a place word ("from the …") and a name that are not part of the name.
+NAME_LEAD_INS = frozenset({"the", "our", "my", "this", "that", "a", "an", "from", "in", "on", "of", "at"})
+
+
+@dataclass(frozen=True)
+class SourceNames:
+    """The worksheet and source file names present in the database — names only, never lead data —
+    so that "the trade show list" or "the March sheet" can be matched to what was imported."""
+
+    worksheets: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+    # The file of the most recently added lead: "the last import".
+    latest_file: str = ""
+
+    def words(self) -> frozenset[str]:
+        """Every word of every name: never "corrected" as a misspelling."""
+        return frozenset(word for name in (*self.worksheets, *self.files) for word in _name_words(name))
+
+
+def question_is_follow_up(question: str) -> bool:
+    """Whether the question builds on the previous answer ("and how many of them…", "what about
+    Initech?", "only those with a phone") rather than being a complete question of its own."""
+    return _is_follow_up(_normalize(question)[0])
 
 
 @dataclass
@@ -62,6 +100,7 @@ class _State:
     text: str  # the normalized question, with used words replaced by " | "
     quoted: list[str]
     today: date
+    sources: SourceNames = SourceNames()
     filters: list[Condition] = field(default_factory=list)
     action: str | None = None
     group_by: str | None = None
@@ -100,23 +139,29 @@ class _State:
         return [re.sub(r"\ue000(\d+)", lambda m: f"“{self.quoted[int(m.group(1))]}”", word) for word in words]
 
 
-def offline_plan(question: str, *, previous: Plan | None = None, today: date) -> Plan | Clarification:
-    """The plan for `question`, refining `previous` when the question is a follow-up ("and of them…")."""
-    text, quoted = _normalize(question)
+def offline_plan(
+    question: str, *, previous: Plan | None = None, today: date, sources: SourceNames | None = None
+) -> Plan | Clarification:
+    """The plan for `question`, refining `previous` when the question is a follow-up ("and of them…");
+    a complete question of its own starts a new plan. `sources` are the sheet and file names to match."""
+    sources = sources or SourceNames()
+    text, quoted = _normalize(question, protected=sources.words())
     if not text.strip(" ,|"):
         return Clarification(HELP_TEXT)
     words = set(text.split())
     if words & WRITE_WORDS:
         return Clarification(READ_ONLY_TEXT)
-    follow_up = previous is not None and bool(FOLLOW_UP_START.match(text.strip()) or words & FOLLOW_UP_WORDS)
+    follow_up = previous is not None and _is_follow_up(text)
     replacement_wanted = bool(re.match(r"^(?:and |but )?(?:what|how) about\b|^and\b", text.strip()))
-    state = _State(text=f" {text} ", quoted=quoted, today=today)
+    state = _State(text=f" {text} ", quoted=quoted, today=today, sources=sources)
     for rule in RULES:
         rule(state)
     if state.problems:
         return Clarification(f"I could not use that: {state.problems[0]}. {HELP_TEXT}")
     leftover = state.leftover()
     if follow_up and previous is not None:
+        if replacement_wanted and (swapped := _other_source(text, previous, sources)):
+            return swapped
         return _follow_up(state, previous, leftover if replacement_wanted else [], leftover)
     if leftover:
         return _not_understood(leftover)
@@ -127,6 +172,20 @@ def offline_plan(question: str, *, previous: Plan | None = None, today: date) ->
     if asked_for_nothing and not re.search(r"\b(?:leads?|contacts|everyone|everything|all)\b", text):
         return Clarification(f"I am not sure what you are asking. {HELP_TEXT}")
     return _plan(action, state.filters, state.group_by, state.sort, state.limit)
+
+
+def _is_follow_up(text: str) -> bool:
+    text = text.strip(" ,|")
+    words = set(text.split())
+    if words & FOLLOW_UP_WORDS:
+        return True
+    if FRESH_MARKERS.search(text):
+        return False
+    if FOLLOW_UP_START.match(text):
+        return True
+    if SOFT_FOLLOW_UP_START.match(text) or words & FOLLOW_UP_PRONOUNS:
+        return not words & SUBJECT_WORDS
+    return False
 
 
 def _follow_up(
@@ -144,7 +203,7 @@ def _follow_up(
             if old is not None:
                 filters[filters.index(old)] = Condition(old.field, old.op, value)
             else:
-                filters.append(Condition("company", "contains", value))
+                filters.append(Condition("company_or_domain", "contains", value))
         except ValueError:  # nothing usable left of the value, e.g. an empty quote
             return _not_understood(replacement)
     elif leftover:
@@ -157,6 +216,23 @@ def _follow_up(
     sort = state.sort or (previous.sort if action == previous.action else None)
     limit = state.limit or (previous.limit if action == previous.action else None)
     return _plan(action, filters, group_by, sort, limit)
+
+
+def _other_source(text: str, previous: Plan, sources: SourceNames) -> Plan | Clarification | None:
+    """ "What about April?" after a question about the March sheet: the same question about another
+    sheet or file of the database (not the month of April)."""
+    rest = re.sub(r"^(?:and |but )?(?:(?:what|how) about )?(?:the )?", "", text.strip(" ,|"))
+    words = [word for word in rest.split() if word not in ",|" and word not in SHEET_WORDS + FILE_WORDS]
+    for index, condition in enumerate(previous.filters):
+        if condition.field not in ("worksheet", "source") or not words:
+            continue
+        names = sources.worksheets if condition.field == "worksheet" else sources.files
+        found = [name for name in names if _name_matches(words, name)]
+        if len(found) == 1 and found[0] != condition.value:
+            filters = list(previous.filters)
+            filters[index] = Condition(condition.field, "contains", found[0])
+            return _plan(previous.action, filters, previous.group_by, previous.sort, previous.limit)
+    return None
 
 
 def _plan(
@@ -189,9 +265,10 @@ def _or_clarification() -> Clarification:
 # --- Normalization -------------------------------------------------------------------------------
 
 
-def _normalize(question: str) -> tuple[str, list[str]]:
+def _normalize(question: str, *, protected: frozenset[str] = frozenset()) -> tuple[str, list[str]]:
     """Lower-case words separated by single spaces; quoted text replaced by placeholders (QUOTED + 0, 1…)
-    and kept as typed; punctuation that ends a value becomes ","; misspelled keywords corrected."""
+    and kept as typed; punctuation that ends a value becomes ","; misspelled keywords corrected (never
+    the words in `protected`)."""
     quoted: list[str] = []
 
     def keep(match: re.Match) -> str:
@@ -205,6 +282,11 @@ def _normalize(question: str) -> tuple[str, list[str]]:
     text = re.sub(r"(?<!\w)'([^']+)'(?!\w)", keep, text)
     capitalized = {word.lower() for word in re.findall(r"(?<=\s)[A-Z][\w-]*", text)}
     text = text.lower()
+    # "C.T.O.s" is "ctos", "Vice-President" "vice president".
+    text = re.sub(
+        r"(?<![^\s(\"])((?:[a-z]\.){2,4}s?)(?=[\s,?!;:)]|$)", lambda m: m.group(1).replace(".", ""), text
+    )
+    text = re.sub(r"\b(vice|chief|senior|executive|managing|general)-(?=[a-z])", r"\1 ", text)
     text = re.sub(r"\be[- ]mails?\b", lambda m: m.group(0).replace("-", "").replace(" ", ""), text)
     text = text.replace("what's", "what is").replace("who's", "who is")
     text = re.sub(r"(\w)'s\b", r"\1", text)  # "Globex's" → "globex"
@@ -217,7 +299,14 @@ def _normalize(question: str) -> tuple[str, list[str]]:
     corrected = []
     for index, word in enumerate(words):
         previous = words[index - 1] if index else ""
-        if word.isalpha() and word not in capitalized and previous not in VALUE_INTRODUCERS:
+        if word in TITLE_MISSPELLINGS:
+            word = TITLE_MISSPELLINGS[word]
+        elif (
+            word.isalpha()
+            and word not in capitalized
+            and word not in protected
+            and previous not in VALUE_INTRODUCERS
+        ):
             word = _correct(word)
         corrected.append(word)
     return " ".join(corrected), quoted
@@ -257,6 +346,198 @@ DATE_VERBS = r"(?:(?:were|was|been|got|are|is) )?(?:added|created|new|imported|e
 OPTIONAL_DATE_VERB = rf"(?:{DATE_VERBS} )?"
 UNITS = r"(?P<unit>days?|weeks?|months?|years?)"
 AMOUNT = rf"(?P<amount>\d+|{_words_pattern(NUMBER_WORDS)})"
+
+
+def _rule_known_sources(state: _State) -> None:
+    """ "the trade show list", "the March sheet", "the sheet called March", "from the trade show":
+    where leads came from, matched to the worksheet and file names in the database. Runs first, so
+    that "March" in "the March sheet" is a sheet and not a date."""
+
+    def latest(match: re.Match) -> None:
+        if state.sources.latest_file:
+            state.add("source", "contains", state.sources.latest_file)
+        else:
+            state.problems.append("no file has been imported yet")
+
+    state.apply(
+        r"\b(?:(?:from|in|of) )?(?:the|my|our) (?:last|latest|most recent|newest|recent|previous) "
+        r"(?:file|upload|import|list|spreadsheet)\b",
+        latest,
+    )
+    tokens = list(re.finditer(r"\S+", state.text))
+    kinds = {word: "worksheet" for word in SHEET_WORDS} | {word: "source" for word in FILE_WORDS}
+    spans: list[tuple[int, int]] = []
+    for index, token in enumerate(tokens):
+        word = token.group(0)
+        if word in kinds or word in ("leads", "contacts"):
+            found = _name_before(state, tokens, index, kinds.get(word))
+            if found is None and word in kinds and word != "list":
+                found = _name_after(state, tokens, index, kinds[word])
+        elif word == "the" and index and tokens[index - 1].group(0) in ("from", "in"):
+            found = _name_after(state, tokens, index, None, bare=True)
+        else:
+            continue
+        if found is not None:
+            spans.append(found)
+    for start, end in sorted(spans, reverse=True):
+        state.text = re.sub(" +", " ", f"{state.text[:start]} | {state.text[end:]}")
+
+
+def _name_before(
+    state: _State, tokens: list[re.Match], index: int, kind: str | None
+) -> tuple[int, int] | None:
+    """A name right before the place word at `index` ("the trade show list"): up to four words back to
+    an article, a preposition or a word that ends a value; the longest that names a sheet or file."""
+    first = index
+    while first > 0 and index - first < 4:
+        word = tokens[first - 1].group(0)
+        if word in NAME_LEAD_INS or word in "|,":
+            break
+        first -= 1
+    words = [token.group(0) for token in tokens[first:index]]
+    chosen = None
+    for size in range(len(words), 0, -1):
+        if _matching_names(state, words[-size:], kind):
+            chosen = size
+            break
+    has_article = (
+        chosen is not None and index - chosen > 0 and tokens[index - chosen - 1].group(0) in NAME_LEAD_INS
+    )
+    if chosen is None:
+        # "Acme leads" is a company; "the trade show leads" is a name only when the database has it.
+        if kind is None:
+            return None
+        # A name the database does not have: the words after the last one that ends a value.
+        while any(word in BOUNDARY_WORDS for word in words):
+            words = words[1:]
+        while words and (words[0] in FILLER_WORDS or words[0] in VOCABULARY - MONTHS.keys()):
+            words = words[1:]
+        chosen = len(words)
+        if not chosen or not _is_name_phrase(words):
+            return None
+    elif kind is None and not has_article:
+        return None
+    if index - chosen > 0 and tokens[index - chosen - 1].group(0) in ("and", "or", "&"):
+        # "the March and April sheets": two names, which a plan (all conditions hold) cannot say.
+        state.problems.append(
+            "I can look at one sheet or file at a time; ask about one, then “what about …?”"
+        )
+    elif not _add_source(state, words[-chosen:], kind, fallback=kind is not None):
+        return None
+    start = index - chosen
+    while start > 0 and tokens[start - 1].group(0) in NAME_LEAD_INS and index - chosen - start < 2:
+        start -= 1
+    end_token = tokens[index] if kind is not None else tokens[index - 1]
+    return tokens[start].start(), end_token.end()
+
+
+def _name_after(
+    state: _State, tokens: list[re.Match], index: int, kind: str | None, *, bare: bool = False
+) -> tuple[int, int] | None:
+    """A name after the place word ("the sheet called March") or after "from the" (bare: only names
+    that are in the database)."""
+    start = index + 1
+    named = start < len(tokens) and tokens[start].group(0) in ("named", "called")
+    start += named
+    if bare and start < len(tokens) and tokens[start].group(0) in ("last", "latest", "recent", "previous"):
+        start += 1  # "from the last trade show": the name is what follows
+    words = []
+    for token in tokens[start : start + 4]:
+        if bare and (token.group(0) in SHEET_WORDS or token.group(0) in FILE_WORDS):
+            return None  # "from the Fair worksheet": the place word's own rule
+        if token.group(0) in BOUNDARY_WORDS or token.group(0) in "|,":
+            break
+        words.append(token.group(0))
+    for size in range(len(words), 0, -1):  # the longest name that matches
+        phrase = words[:size]
+        if _matching_names(state, phrase, kind) or (named and size == len(words) and _is_name_phrase(phrase)):
+            if _add_source(state, phrase, kind, fallback=named):
+                first = index - 1 if bare else index
+                return tokens[first].start(), tokens[start + size - 1].end()
+            return None
+    return None
+
+
+def _excluded(phrase: list[str]) -> bool:
+    # File names with an extension and "Sheet2" are the next rules' (they keep the name as typed).
+    return bool(re.search(rf"\.(?:{'|'.join(FILE_EXTENSIONS)})\b|^sheet ?\d+$", " ".join(phrase)))
+
+
+def _is_name_phrase(phrase: list[str]) -> bool:
+    """Whether words that match no known name may still be one: not a file name or "Sheet2" (the next
+    rules keep those as typed), not only the parser's own words."""
+    if _excluded(phrase):
+        return False
+    return any(word in MONTHS or (word not in FILLER_WORDS and word not in VOCABULARY) for word in phrase)
+
+
+def _matching_names(state: _State, phrase: list[str], kind: str | None) -> list[tuple[str, str]]:
+    """(field, name) of the database names the phrase matches: the kind the question named first."""
+    phrase = state.value(" ".join(phrase)).lower().split()  # quoted text as typed
+    if _excluded(phrase):
+        return []
+    order = ("worksheet", "source") if kind == "worksheet" else ("source", "worksheet")
+    names = {"worksheet": state.sources.worksheets, "source": state.sources.files}
+    for field_name in order:
+        found = [name for name in names[field_name] if _name_matches(phrase, name)]
+        if found:
+            return [(field_name, name) for name in found]
+    return []
+
+
+def _add_source(state: _State, phrase: list[str], kind: str | None, *, fallback: bool) -> bool:
+    """Add the condition for a named sheet or file; False when nothing matched and there is no fallback."""
+    matches = _matching_names(state, phrase, kind)
+    typed = state.value(" ".join(phrase))
+    if not matches:
+        if not fallback:
+            return False
+        known = state.sources.worksheets if kind == "worksheet" else state.sources.files
+        if known:
+            kind_words = "sheet" if kind == "worksheet" else "file"
+            listed = ", ".join(f"“{name}”" for name in known[:5])
+            state.problems.append(f"there is no {kind_words} called “{typed}” (there are {listed})")
+        else:
+            state.add(kind or "source", "contains", typed)
+        return True
+    field_name = matches[0][0]
+    values = sorted({name for _, name in matches}, key=lambda name: (len(name), name))
+    shortest = values[0]
+    if all(shortest.lower() in value.lower() for value in values):
+        state.add(field_name, "contains", shortest)
+    else:
+        label = "sheets" if field_name == "worksheet" else "files"
+        listed = ", ".join(f"“{name}”" for name in values[:5])
+        state.problems.append(f"“{typed}” could be one of several {label} ({listed}); say which one")
+    return True
+
+
+def _name_matches(phrase: list[str], name: str) -> bool:
+    """Whether the typed words name `name`: every word is one of its words (ignoring a plural "s" and a
+    small typo), or the words run together are part of it ("tradeshow")."""
+    words = _name_words(name)
+    typed = [word for word in _name_words(" ".join(phrase)) if word not in NAME_LEAD_INS]
+    if not typed or not words:
+        return False
+    if len("".join(typed)) >= 3 and "".join(typed) in "".join(words):
+        return True
+    return all(_word_matches(word, words) for word in typed)
+
+
+def _word_matches(word: str, words: list[str]) -> bool:
+    for candidate in words:
+        if word == candidate or word.rstrip("s") == candidate.rstrip("s"):
+            return True
+        if len(word) >= 5 and difflib.SequenceMatcher(None, word, candidate).ratio() >= 0.85:
+            return True
+    return False
+
+
+def _name_words(name: str) -> list[str]:
+    """ "TradeShow_2025.xlsx" → ["trade", "show", "2025"]."""
+    stem = re.sub(rf"\.(?:{'|'.join(FILE_EXTENSIONS)})$", "", name.strip(), flags=re.IGNORECASE)
+    stem = re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])", " ", stem)
+    return re.findall(r"[^\W_]+", stem.lower())
 
 
 def _rule_dates(state: _State) -> None:
@@ -475,8 +756,8 @@ def _rule_explicit_fields(state: _State) -> None:
             if op in VALUELESS_OPS:
                 state.add(field_name, op)
                 return None
-            if not value or value in NOT_VALUES:
-                return False
+            if not value or value in NOT_VALUES or (op == "default" and value in FILLER_WORDS):
+                return False  # "have their phone set" is about presence, not a phone "set"
             _add_explicit(state, field_name, op, value)
             return None
 
@@ -603,9 +884,18 @@ def _rule_titles(state: _State) -> None:
         value = re.sub(rf"\b({titles})(?:s|es)\b", r"\1", value)
         state.add("title", "word", value)
 
+    roles = _words_pattern(ROLES_OF_AREA)
+    area = rf"(?:{qualifiers}|(?!(?:{_BOUNDARY})\b)[a-z]+)"
+
+    def role_of_area(match: re.Match) -> None:
+        # "heads of sales" → "head of sales", "VPs marketing" → "vp marketing".
+        state.add("title", "word", re.sub(rf"^({roles})(?:s|es)\b", r"\1", match.group("title")))
+
+    state.apply(rf"\b(?P<title>(?:{roles})(?:s|es)? of (?:{area})(?: (?:{qualifiers}))?)\b", role_of_area)
+    state.apply(rf"\b(?P<title>(?:vp|svp|evp|vice president)s? (?:{qualifiers}))\b", role_of_area)
+    state.apply(r"\b(?P<title>chief [a-z]+ officer)s?\b", title)
     state.apply(
-        rf"\b(?P<title>head of (?:{qualifiers}|[a-z]+)|chief [a-z]+ officer)s?\b",
-        title,
+        rf"\b(?P<title>(?:{qualifiers}) head)s?\b", lambda m: state.add("title", "word", m.group("title"))
     )
     state.apply(rf"\b(?P<title>(?:(?:{qualifiers}) ){{0,2}}(?:{titles})(?:s|es)?)\b", title)
 
@@ -631,8 +921,8 @@ def _rule_company(state: _State) -> None:
         value = match.group("value")
         if value in NOT_VALUES or value in FILLER_WORDS:
             return False
-        # "from Germany" is a place, kept in remarks; "from Globex" a company.
-        state.add("remarks" if value in PLACES else "company", "contains", value)
+        # "from Germany" is a place, kept in remarks; "from Globex" the company or the email domain.
+        state.add("remarks" if value in PLACES else "company_or_domain", "contains", value)
         return None
 
     state.apply(
@@ -665,6 +955,17 @@ def _rule_name_search(state: _State) -> None:
     )
 
 
+def _rule_details(state: _State) -> None:
+    """ "what are their emails?", "show me their phone numbers and titles": the previous answer's leads,
+    listed (the list shows those columns)."""
+    fields = _words_pattern(word for words in FIELD_WORDS.values() for word in words)
+
+    def details(match: re.Match) -> None:
+        state.action = state.action or "list"
+
+    state.apply(rf"\btheir (?:{fields})(?:(?: and|,) (?:their )?(?:{fields}))*\b", details)
+
+
 def _rule_actions(state: _State) -> None:
     def count(match: re.Match) -> None:
         state.action = state.action or "count"
@@ -677,6 +978,7 @@ def _rule_actions(state: _State) -> None:
 
 
 RULES: tuple[Callable[[_State], None], ...] = (
+    _rule_known_sources,
     _rule_dates,
     _rule_sort_and_limit,
     _rule_groups,
@@ -689,6 +991,7 @@ RULES: tuple[Callable[[_State], None], ...] = (
     _rule_location,
     _rule_company,
     _rule_name_search,
+    _rule_details,
     _rule_actions,
 )
 

@@ -33,6 +33,7 @@ from leads.filters import (
     Condition,
     LeadQuery,
 )
+from leads.titles import title_variants
 
 ACTIONS = ("list", "count", "group")
 PLAN_KEYS = frozenset({"action", "filters", "group_by", "sort", "limit"})
@@ -48,6 +49,9 @@ GROUP_FIELDS: dict[str, str] = {name: _plural(CONDITION_FIELDS[name]) for name i
 MAX_LIMIT = 20
 DEFAULT_LIST_LIMIT = 10
 DEFAULT_GROUP_LIMIT = 20
+# Title ops that also find a title's other spellings ("CTO", "Chief Technology Officer"); "equals" is exact.
+TITLE_VARIANT_OPS = ("contains", "word", "starts_with")
+MAX_SPELLINGS_SHOWN = 3
 # Model-supplied text quoted back in a clarification is cut to this length.
 QUOTE_MAX_CHARS = 40
 
@@ -102,8 +106,19 @@ def plan_describe(plan: Plan) -> str:
         head = f"list the first {plan.limit}"
         if plan.sort:
             head += f", sorted by {_sort_words(plan.sort)}"
-    conditions = [condition.describe() for condition in plan.filters] or ["all leads"]
+    conditions = [_describe(condition) for condition in plan.filters] or ["all leads"]
     return " · ".join([head, *conditions])
+
+
+def _describe(condition: Condition) -> str:
+    """A condition in words, with the other spellings a title condition also finds."""
+    words = condition.describe()
+    if condition.field == "title" and condition.op in TITLE_VARIANT_OPS:
+        others = title_variants(condition.value)[1:]
+        if others:
+            shown = ", ".join(f"'{other}'" for other in others[:MAX_SPELLINGS_SHOWN])
+            words += f" (or {shown}{', …' if len(others) > MAX_SPELLINGS_SHOWN else ''})"
+    return words
 
 
 def plan_to_query(plan: Plan) -> LeadQuery:

@@ -6,6 +6,8 @@ Only words live here; the patterns built from them and the rules using them are 
 
 from __future__ import annotations
 
+from leads.titles import TITLE_EQUIVALENTS
+
 
 def _word_set(text: str) -> frozenset[str]:
     return frozenset(text.split())
@@ -88,7 +90,8 @@ FIELD_WORDS: dict[str, tuple[str, ...]] = {
     "remarks": ("remarks", "remark", "notes", "note", "comments", "comment"),
     "worksheet": ("worksheets", "worksheet", "sheets", "sheet", "tabs", "tab"),
     "source": ("source files", "source file", "file names", "file name", "filenames", "filename",
-               "sources", "source", "files", "file", "uploads", "upload", "imports", "import"),
+               "sources", "source", "spreadsheets", "spreadsheet", "files", "file", "uploads", "upload",
+               "imports", "import", "lists"),
 }  # fmt: skip
 # Job-title words found anywhere in a question ("CTOs", "sales managers"), matched as whole words.
 TITLE_WORDS = (
@@ -97,7 +100,22 @@ TITLE_WORDS = (
     "owner", "partner", "consultant", "analyst", "designer", "architect", "assistant", "intern",
     "recruiter", "accountant", "specialist", "coordinator", "officer", "executive", "administrator",
     "representative", "salesperson", "programmer", "scientist", "buyer", "chairman", "treasurer",
+    "chro", "ciso", "md", "gm", "kam", "sdr", "bdr", "secretary", "advisor", "strategist",
 )  # fmt: skip
+# Roles written "<role> of <area>" ("Head of Sales", "VP of Marketing") or "<role> <area>" ("VP Sales").
+ROLES_OF_AREA = ("vice president", "vp", "svp", "evp", "head", "director", "chief")
+# Everyday misspellings of title words that difflib's closeness misses or gets wrong.
+TITLE_MISSPELLINGS = {
+    "cheif": "chief", "chif": "chief", "vise": "vice", "manger": "manager", "maneger": "manager",
+    "managr": "manager", "directer": "director", "directory": "director", "enginer": "engineer",
+    "engeneer": "engineer", "enginner": "engineer", "devloper": "developer", "develloper": "developer",
+    "developper": "developer", "consultent": "consultant", "presedent": "president", "presidant": "president",
+    "analist": "analyst", "architekt": "architect", "recruter": "recruiter", "secretery": "secretary",
+    "cordinator": "coordinator", "technolgy": "technology", "tecnology": "technology",
+    "techology": "technology",
+    "finacial": "financial", "financal": "financial", "markting": "marketing", "marketting": "marketing",
+    "offcier": "officer", "oficer": "officer", "excutive": "executive", "executve": "executive",
+}  # fmt: skip
 TITLE_QUALIFIERS = (
     "sales", "marketing", "product", "project", "account", "key account", "engineering", "software",
     "hr", "it", "finance", "financial", "operations", "technical", "regional", "general", "senior",
@@ -130,7 +148,7 @@ FILLER_WORDS = _word_set(
     employed based located headquartered companies company group grouped break down breakdown split
     most common biggest largest top first latest newest oldest recent recently sorted sort order
     ordered alphabetically ascending descending a-z z-a hey total amount tally whats among other
-    else entire whole full complete like per"""
+    else entire whole full complete like per set filled bring brought through via"""
 )
 # What a misspelled word may be corrected to: the words the rules look for. Short everyday words
 # ("far", "thank") are not targets, or "fair" and "hank" would turn into them.
@@ -138,6 +156,8 @@ KEYWORDS = sorted(
     {word for words in FIELD_WORDS.values() for phrase in words for word in phrase.split()}
     | {word for phrase in TITLE_WORDS + TITLE_QUALIFIERS for word in phrase.split() if len(word) > 3}
     | {f"{word}s" for word in TITLE_WORDS if " " not in word and len(word) > 3}
+    | {word for group in TITLE_EQUIVALENTS for phrase in group for word in phrase.split() if len(word) > 3}
+    | {"chief", "head", "heads"}
     | {month for month in MONTHS if len(month) > 3}
     | _word_set(
         """how many much show list count find leads lead with without have having number total group
@@ -174,8 +194,17 @@ PLACES = _word_set(
     sydney tokyo singapore dubai"""
 ) | {"new york", "san francisco", "los angeles", "united states", "united kingdom"}
 
-# Words that make a question a follow-up of the previous plan ("and how many of them…").
-FOLLOW_UP_WORDS = frozenset({"them", "those", "these", "they", "ones", "their"})
+# Words that point back at the previous answer ("and how many of them…", "which ones…").
+FOLLOW_UP_WORDS = frozenset({"them", "those", "these", "ones"})
+# Pronouns that point back only when the question names no subject of its own: "what are their emails?"
+# is a follow-up, "how many leads have their phone set?" is not.
+FOLLOW_UP_PRONOUNS = frozenset({"they", "their", "theirs"})
+# Words that make a question complete on its own: it says what it asks about.
+SUBJECT_WORDS = frozenset({"leads", "lead", "contacts", "contact", "people", "everyone", "everybody", "all"})
+# Words that name where leads came from: a sheet of a file, or the file itself.
+SHEET_WORDS = ("worksheets", "worksheet", "sheets", "sheet", "tabs", "tab")
+FILE_WORDS = ("spreadsheets", "spreadsheet", "files", "file", "lists", "list", "uploads", "upload", "imports",
+              "import", "excel", "csv")  # fmt: skip
 # A word after these is a value (a name, a company), never a misspelled keyword.
 VALUE_INTRODUCERS = _word_set(
     "named called from at is equals contains containing mention mentions mentioning like about "

@@ -27,12 +27,17 @@ LEAD_SET = [
     ("Jon", "Snow", "", "Acme", "", "", "", "Sheet1", "web.csv", "2024-12-20"),
     ("Kim", "Park", "Engineer", "", "kim@yahoo.com", "+15550003", "", "Sheet1", "web.csv", "2025-06-11"),
     ("Lea", "Roth", "CEO", "Hooli", "lea@hooli.com", "+4930555", "City: Berlin", "Sheet2", "partners.xlsx", "2025-06-10"),
+    # Titles written out, a company known only by its email domain, a trade show file with month sheets.
+    ("Mia", "Wolf", "Chief Technology Officer", "Contoso", "mia@contoso.com", "+4930666", "City: Berlin", "March", "Trade Show 2025.xlsx", "2025-03-12"),
+    ("Noah", "Kern", "VP Sales", "", "noah@contoso.com", "", "", "March", "Trade Show 2025.xlsx", "2025-03-12"),
+    ("Olga", "Vogt", "Vice President of Marketing", "Initrode", "olga@initrode.com", "+15550004", "", "April", "Trade Show 2025.xlsx", "2025-04-02"),
+    ("Paul", "Frey", "Chief Executive Officer", "Contoso Ltd", "paul@gmail.com", "", "City: Munich", "Leads", "newsletter_signups.csv", "2025-05-28"),
 ]  # fmt: skip
 
 
 @pytest.fixture
 def lead_set(db) -> list[Lead]:
-    """Twelve leads in four companies, created between December 2024 and TODAY (at noon)."""
+    """Sixteen leads in nine companies (and none), created between December 2024 and TODAY (at noon)."""
     leads = Lead.objects.bulk_create(
         Lead(
             first_name=first,

@@ -1,5 +1,8 @@
-"""The evaluation set (eval_questions.json): questions → expected plans and, on the fixed lead set,
-expected answers. The offline parser must get at least 90 % of the plans right."""
+"""The evaluation sets: questions → expected plans and, on the fixed lead set, expected answers.
+
+eval_questions.json was written together with the parser; eval_questions_new.json only after the
+parser's last change for the questions it holds, so its accuracy is the honest one. Both are
+reported on their own, and the offline parser must get at least 95 % of each right."""
 
 from __future__ import annotations
 
@@ -8,15 +11,24 @@ from pathlib import Path
 
 import pytest
 
-from chatbot.offline import offline_plan
+from chatbot.offline import SourceNames, offline_plan
 from chatbot.plans import ACTIONS, Clarification, Plan, plan_validate
 from chatbot.services import plan_run
 from leads.filters import CONDITION_FIELDS, DATE_OPS, TEXT_OPS
 
-from .conftest import TODAY
+from .conftest import LEAD_SET, TODAY
 
-EVAL_SET = json.loads((Path(__file__).parent / "eval_questions.json").read_text(encoding="utf-8"))
-REQUIRED_ACCURACY = 0.9
+HERE = Path(__file__).parent
+EVAL_SET = json.loads((HERE / "eval_questions.json").read_text(encoding="utf-8"))
+NEW_SET = json.loads((HERE / "eval_questions_new.json").read_text(encoding="utf-8"))
+SETS = {"eval_questions.json": EVAL_SET, "eval_questions_new.json": NEW_SET}
+REQUIRED_ACCURACY = 0.95
+# The sheet and file names of the fixed lead set, as chat_ask reads them from the database.
+SOURCES = SourceNames(
+    worksheets=tuple(dict.fromkeys(row[7] for row in LEAD_SET)),
+    files=tuple(dict.fromkeys(row[8] for row in LEAD_SET)),
+    latest_file=max(LEAD_SET, key=lambda row: row[9])[8],
+)
 
 
 def expected_plan(item: dict) -> Plan | None:
@@ -31,9 +43,9 @@ def offline_answer(item: dict) -> Plan | Clarification:
     """What the offline parser makes of the item, after asking its previous questions in order."""
     previous = None
     for question in item.get("previous", []):
-        outcome = offline_plan(question, previous=previous, today=TODAY)
+        outcome = offline_plan(question, previous=previous, today=TODAY, sources=SOURCES)
         previous = outcome if isinstance(outcome, Plan) else previous
-    return offline_plan(item["question"], previous=previous, today=TODAY)
+    return offline_plan(item["question"], previous=previous, today=TODAY, sources=SOURCES)
 
 
 def comparable(plan: Plan) -> dict:
@@ -52,31 +64,40 @@ def is_right(item: dict, outcome: Plan | Clarification) -> bool:
     return isinstance(outcome, Plan) and comparable(outcome) == comparable(expected)
 
 
-def test_eval_set_covers_every_action_field_and_operator():
-    plans = [plan for item in EVAL_SET if (plan := expected_plan(item))]
+def test_eval_sets_cover_every_action_field_and_operator():
+    everything = EVAL_SET + NEW_SET
+    plans = [plan for item in everything if (plan := expected_plan(item))]
     conditions = [condition for plan in plans for condition in plan.filters]
 
-    assert len(EVAL_SET) >= 60
+    assert len(everything) >= 150
+    assert len(NEW_SET) >= 60
+    asked = [(item["question"], tuple(item.get("previous", []))) for item in everything]
+    assert len(set(asked)) == len(asked)
     assert {plan.action for plan in plans} == set(ACTIONS)
     assert {condition.field for condition in conditions} == set(CONDITION_FIELDS)
     assert {condition.op for condition in conditions} == set(TEXT_OPS) | set(DATE_OPS)
     assert {plan.group_by for plan in plans if plan.group_by} >= {"company", "title", "source", "worksheet"}
-    assert sum(1 for item in EVAL_SET if item.get("previous")) >= 6
-    assert sum(1 for item in EVAL_SET if item.get("clarification")) >= 6
-    assert sum(1 for item in EVAL_SET if "misspelling" in item["tags"]) >= 4
-    assert sum(1 for item in EVAL_SET if "answer" in item) >= 30
+    for tags in ("follow-up", "fresh", "misspelling", "source", "title-variant", "company-or-domain"):
+        assert sum(1 for item in NEW_SET if tags in item["tags"]) >= 4, tags
+    assert sum(1 for item in everything if item.get("previous")) >= 20
+    assert sum(1 for item in everything if item.get("clarification")) >= 15
+    assert sum(1 for item in everything if "answer" in item) >= 100
 
 
-def test_offline_parser_accuracy_on_the_eval_set(capsys):
+@pytest.mark.parametrize("name", SETS)
+def test_offline_parser_accuracy_on_the_eval_set(name, capsys):
+    items = SETS[name]
     wrong = []
-    for item in EVAL_SET:
+    for item in items:
         outcome = offline_answer(item)
         if not is_right(item, outcome):
             wrong.append(f"  {item['question']!r}: got {outcome}")
-    accuracy = 1 - len(wrong) / len(EVAL_SET)
+    accuracy = 1 - len(wrong) / len(items)
 
     with capsys.disabled():
-        print(f"\nOffline parser: {len(EVAL_SET) - len(wrong)}/{len(EVAL_SET)} plans right ({accuracy:.1%})")
+        print(
+            f"\nOffline parser on {name}: {len(items) - len(wrong)}/{len(items)} plans right ({accuracy:.1%})"
+        )
         for line in wrong:
             print(line)
     assert accuracy >= REQUIRED_ACCURACY
@@ -85,7 +106,7 @@ def test_offline_parser_accuracy_on_the_eval_set(capsys):
 @pytest.mark.django_db
 def test_expected_answers_on_the_fixed_lead_set(lead_set):
     wrong = []
-    for item in EVAL_SET:
+    for item in EVAL_SET + NEW_SET:
         if "answer" not in item:
             continue
         result = plan_run(expected_plan(item))

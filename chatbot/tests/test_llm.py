@@ -51,6 +51,13 @@ def test_the_request_carries_the_question_and_the_previous_plan_never_lead_data(
 
     first, second = fake_deepseek.requests
     assert messages_of(first)["user"] == "How many leads do we have from Globex?"
+    assert 'Sheets: ["April", "Fair", "Leads", "March", "Sheet1", "Sheet2"]' in messages_of(first)["system"]
+    assert (
+        'Files: ["fair.xlsx", "newsletter_signups.csv", "partners.xlsx", "Trade Show 2025.xlsx", "web.csv"]'
+        in messages_of(first)["system"]
+    )
+    assert 'Latest file: "web.csv"' in messages_of(first)["system"]
+    assert "cto = chief technology officer" in messages_of(first)["system"]
     assert messages_of(second)["user"] == "and how many of them have phone numbers?"
     system = messages_of(second)["system"]
     assert "json" in system
@@ -81,12 +88,12 @@ def test_a_model_plan_is_run_on_the_database_and_rendered(fake_deepseek, viewer_
     response = viewer_client.post(reverse("chatbot:ask"), {"text": "Show me CTOs by last name"}, **HTMX)
 
     html = response.content.decode()
-    assert "There are 3 matching leads; here are the first 2:" in html
+    assert "There are 4 matching leads; here are the first 2:" in html
     assert "list the first 2, sorted by last name, A–Z · title has the word &#x27;CTO&#x27;" in html
     assert html.index("Dan Brown") < html.index("Ivy Chen") and "Ada Lovelace" not in html
     answer = Message.objects.get(role=Message.Role.ASSISTANT)
     assert answer.kind == Message.Kind.ANSWER
-    assert answer.result["total"] == 3 and len(answer.result["lead_ids"]) == 2
+    assert answer.result["total"] == 4 and len(answer.result["lead_ids"]) == 2  # Mia Wolf too
     assert answer.result["querystring"] == "c=title%3Aword%3ACTO&sort=last_name"
 
 
@@ -97,11 +104,11 @@ def test_a_model_group_plan_is_answered_with_counts_per_value(fake_deepseek, vie
 
     answer = chat_ask(user=viewer, text="Which email domains are most common?", today=TODAY)
 
-    assert answer.text == "There are 12 leads in 9 email domains; the 3 with the most leads:"
+    assert answer.text == "There are 16 leads in 11 email domains; the 3 with the most leads:"
     assert [(row["value"], row["count"]) for row in answer.result["groups"]] == [
+        ("gmail.com", 3),
         ("", 2),
-        ("globex.com", 2),
-        ("gmail.com", 2),
+        ("contoso.com", 2),
     ]
 
 
@@ -197,3 +204,80 @@ def test_without_a_key_the_offline_parser_answers(settings, viewer, lead_set):
     answer = chat_ask(user=viewer, text="How many leads from Globex?", today=date(2025, 6, 11))
 
     assert answer.text == "There are 3 matching leads."
+
+
+def test_a_complete_new_question_is_sent_without_the_previous_plan(fake_deepseek, viewer, lead_set):
+    fake_deepseek.reply_with(lambda body: GLOBEX_COUNT)
+
+    chat_ask(user=viewer, text="How many leads from Globex?", today=TODAY)
+    chat_ask(user=viewer, text="How many leads have a phone number?", today=TODAY)
+    chat_ask(user=viewer, text="and which of them are CTOs?", today=TODAY)
+
+    systems = [messages_of(body)["system"] for body in fake_deepseek.requests]
+    assert "Previous plan: none" in systems[1]  # a fresh question: the model cannot inherit filters
+    assert f"Previous plan: {json.dumps(GLOBEX_COUNT)}" in systems[2]
+
+
+def plan_with(*filters: dict) -> dict:
+    return {"action": "count", "filters": list(filters), "group_by": None, "sort": None, "limit": None}
+
+
+@pytest.mark.parametrize(
+    ("plan", "total", "words"),
+    [
+        # The company or the email domain: Contoso, Contoso Ltd (a gmail address) and noah@contoso.com.
+        (
+            plan_with({"field": "company_or_domain", "op": "contains", "value": "contoso"}),
+            3,
+            "company or email domain contains &#x27;contoso&#x27;",
+        ),
+        (plan_with({"field": "company_or_domain", "op": "not_empty", "value": None}), 16, "is not empty"),
+        # A title finds its other spellings: CTO, and Mia Wolf's "Chief Technology Officer".
+        (
+            plan_with({"field": "title", "op": "word", "value": "cto"}),
+            4,
+            "title has the word &#x27;cto&#x27; (or &#x27;chief technology officer&#x27;",
+        ),
+        (plan_with({"field": "title", "op": "contains", "value": "vice president"}), 2, "vice president"),
+        (plan_with({"field": "title", "op": "starts_with", "value": "ceo"}), 3, "starts with"),
+        # Sheet and file names as the database has them.
+        (plan_with({"field": "worksheet", "op": "contains", "value": "March"}), 2, "worksheet contains"),
+        (
+            plan_with({"field": "source", "op": "contains", "value": "Trade Show 2025.xlsx"}),
+            3,
+            "source file contains &#x27;Trade Show 2025.xlsx&#x27;",
+        ),
+    ],
+)
+def test_model_plans_with_the_new_conditions_are_validated_run_and_shown_in_the_table(
+    fake_deepseek, viewer_client, lead_set, plan, total, words
+):
+    fake_deepseek.reply_with(lambda body: plan)
+
+    html = viewer_client.post(reverse("chatbot:ask"), {"text": "How many?"}, **HTMX).content.decode()
+
+    answer = Message.objects.get(role=Message.Role.ASSISTANT)
+    assert answer.kind == Message.Kind.ANSWER and answer.result["total"] == total
+    assert words in html
+    table = viewer_client.get(answer.table_url).content.decode()
+    assert re.search(r"Showing [\d,]+–[\d,]+ of ([\d,]+)", table).group(1) == str(total)
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        [{"field": "company_or_domain", "op": "before", "value": "2025-01-01"}],
+        [{"field": "company_or_domain", "op": "contains", "value": ""}],
+        [{"field": "company_or_domain", "op": "contains", "value": ["contoso", "globex"]}],
+        [{"field": "company_or_domain", "op": "or", "value": "contoso"}],
+        [{"field": "title", "op": "word", "value": "x" * 201}],
+    ],
+)
+def test_a_model_plan_misusing_the_new_conditions_gets_a_clarification(
+    fake_deepseek, viewer, lead_set, filters
+):
+    fake_deepseek.reply_with(lambda body: plan_with(*filters))
+
+    answer = chat_ask(user=viewer, text="How many from Contoso?", today=TODAY)
+
+    assert answer.kind == Message.Kind.CLARIFICATION and answer.result is None

@@ -156,12 +156,19 @@ def test_plans_describe_themselves_in_words():
         plan("group", [condition("created", "between", ["2025-06-09", "2025-06-11"])], group_by="company")
     )
 
-    assert plan_describe(count) == "count · company contains 'globex' · title has the word 'cto'"
+    assert plan_describe(count) == (
+        "count · company contains 'globex' · "
+        "title has the word 'cto' (or 'chief technology officer', 'chief technical officer')"
+    )
     assert plan_describe(listing) == "list the first 5, sorted by created, newest first · phone is empty"
     assert plan_describe(groups) == "count per company, top 20 · created between 2025-06-09 and 2025-06-11"
     assert plan_describe(Plan("list", sort="last_name", limit=10)) == (
         "list the first 10, sorted by last name, A–Z · all leads"
     )
+    from_contoso = plan_validate(plan("count", [condition("company_or_domain", "contains", "contoso")]))
+    assert plan_describe(from_contoso) == "count · company or email domain contains 'contoso'"
+    exact = plan_validate(plan("count", [condition("title", "equals", "CTO")]))
+    assert plan_describe(exact) == "count · title equals 'CTO'"  # "exactly" finds no other spellings
 
 
 # --- As the lead table's query -------------------------------------------------------------------
@@ -209,6 +216,17 @@ PLANS_FOR_THE_TABLE = [
     plan("count", [condition("email", "is_empty"), condition("email_domain", "contains", "gmail")]),
     plan("group", [condition("remarks", "contains", "berlin")], group_by="title"),
     plan("list", [condition("name", "equals", "ada lovelace"), condition("worksheet", "contains", "fair")]),
+    plan("count", [condition("company_or_domain", "contains", "contoso")]),
+    plan("count", [condition("company_or_domain", "is_empty")]),
+    plan("list", [condition("title", "contains", "cto")]),
+    plan("list", [condition("title", "word", "vp of marketing"), condition("title", "starts_with", "vice")]),
+    plan(
+        "list",
+        [
+            condition("source", "contains", "Trade Show 2025.xlsx"),
+            condition("worksheet", "contains", "march"),
+        ],
+    ),
 ]
 
 

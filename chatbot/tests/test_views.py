@@ -78,8 +78,8 @@ def test_question_is_answered_from_the_database_with_the_plan_and_a_table_link(v
     html = response.content.decode()
     assert "How many leads do we have from Globex?" in html
     assert "There are 3 matching leads." in html
-    assert "count · company contains &#x27;globex&#x27;" in html
-    assert show_in_table_url(html) == f"{LIST}?company=globex"
+    assert "count · company or email domain contains &#x27;globex&#x27;" in html
+    assert show_in_table_url(html) == f"{LIST}?c=company_or_domain%3Acontains%3Aglobex"
 
 
 def test_htmx_question_gets_only_the_two_new_messages(viewer_client, lead_set):
@@ -90,8 +90,8 @@ def test_htmx_question_gets_only_the_two_new_messages(viewer_client, lead_set):
     assert "<html" not in html and "<form" not in html
     assert html.count('class="chat-message') == 2
     assert "Show me the CTOs" in html
-    assert "There are 3 matching leads:" in html
-    for name in ("Ada Lovelace", "Dan Brown", "Ivy Chen"):
+    assert "There are 4 matching leads:" in html
+    for name in ("Ada Lovelace", "Dan Brown", "Ivy Chen", "Mia Wolf"):  # Mia is a Chief Technology Officer
         assert name in html
     assert "Hank Moss" not in html  # a Marketing Director: "cto" only inside a word
     assert f'href="{reverse("leads:detail", args=[lead_set[0].pk])}"' in html
@@ -102,11 +102,32 @@ def test_group_answer_shows_counts_per_value_with_links(viewer_client, lead_set)
     response = ask(viewer_client, "How many leads per worksheet?", **HTMX)
 
     html = response.content.decode()
-    assert "There are 12 leads in 3 worksheets:" in html
+    assert "There are 16 leads in 6 worksheets:" in html
     rows = re.findall(r'<a href="([^"]+)">(\w+)</a></td>\s*<td class="num">(\d+)</td>', html)
-    assert [(name, int(count)) for _, name, count in rows] == [("Sheet1", 5), ("Fair", 4), ("Sheet2", 3)]
+    assert [(name, int(count)) for _, name, count in rows] == [
+        ("Sheet1", 5), ("Fair", 4), ("Sheet2", 3), ("March", 2), ("April", 1), ("Leads", 1)
+    ]  # fmt: skip
     fair = viewer_client.get(rows[1][0].replace("&amp;", "&"))
     assert shown_total(fair) == 4
+
+
+def test_group_answer_shows_a_bar_chart_linking_each_bar_to_the_table(viewer_client, lead_set):
+    html = ask(viewer_client, "Which companies have the most leads?", **HTMX).content.decode()
+
+    chart = re.search(r'<figure class="bar-chart">.*?</figure>', html, re.DOTALL).group(0)
+    assert '<figcaption class="bar-chart-title">Leads per company</figcaption>' in chart
+    bars = re.findall(
+        r'<a class="bar-chart-row" href="([^"]+)">\s*<span class="bar-chart-label">([^<]+)</span>\s*'
+        r'<span class="bar-chart-track" aria-hidden="true"><span class="bar-chart-bar" style="width: (\d+)%">'
+        r'</span></span>\s*<span class="bar-chart-count">(\d+)</span>',
+        chart,
+    )
+    assert [(label, int(width), int(count)) for _, label, width, count in bars[:2]] == [
+        ("Acme", 100, 3),
+        ("(empty)", 67, 2),
+    ]
+    acme = viewer_client.get(bars[0][0].replace("&amp;", "&"))
+    assert shown_total(acme) == 3
 
 
 def test_follow_up_question_refines_the_previous_answer(viewer_client, lead_set):
@@ -115,7 +136,7 @@ def test_follow_up_question_refines_the_previous_answer(viewer_client, lead_set)
 
     assert "There are 2 matching leads." in response.content.decode()
     assert Conversation.objects.get().last_plan["filters"] == [
-        {"field": "company", "op": "contains", "value": "globex"},
+        {"field": "company_or_domain", "op": "contains", "value": "globex"},
         {"field": "phone", "op": "not_empty", "value": None},
     ]
 
@@ -140,6 +161,13 @@ def test_unclear_question_gets_a_clarification_not_an_answer(viewer_client, lead
         "Show leads whose phone starts with +4930",
         "Find leads named Ada",
         "How many leads have gmail addresses?",
+        # Titles as people say them, "from" as company or domain, sheets and files by their names.
+        "How many CTOs?",
+        "Show me the vice presidents",
+        "How many heads of sales?",
+        "leads from Contoso",
+        "How many leads from the trade show list?",
+        "Show the leads in the March sheet",
     ],
 )
 def test_show_in_table_opens_the_same_leads(viewer_client, lead_set, question, monkeypatch):
@@ -259,9 +287,9 @@ def test_lead_list_has_the_chat_panel_open_once_there_is_a_conversation(viewer_c
     ask(viewer_client, "List leads from Acme")
     opened = viewer_client.get(LIST).content.decode()
 
-    assert '<details class="chat-drawer">' in closed and 'id="chat-question"' in closed
-    assert '<details class="chat-drawer" open>' in opened
-    assert "Jon Snow" in opened
+    assert 'class="chat-drawer"' in closed and 'id="chat-question"' in closed
+    assert "List leads from Acme" not in closed
+    assert "List leads from Acme" in opened and "There are 3 matching leads:" in opened
 
 
 def test_new_conversation_forgets_the_messages_and_the_previous_plan(viewer_client, lead_set):
@@ -271,7 +299,7 @@ def test_new_conversation_forgets_the_messages_and_the_previous_plan(viewer_clie
     assert "chat-empty" in fragment.content.decode() and "chat-message" not in fragment.content.decode()
     assert not Conversation.objects.exists() and not Message.objects.exists()
     follow_up = ask(viewer_client, "and how many of them have phone numbers?", **HTMX)
-    assert "There are 8 matching leads." in follow_up.content.decode()  # not "of Acme" any more
+    assert "There are 10 matching leads." in follow_up.content.decode()  # not "of Acme" any more
 
     response = viewer_client.post(NEW, {"next": LIST})
     assert response["Location"] == f"{LIST}#chat"
@@ -282,7 +310,66 @@ def test_the_table_shows_plan_conditions_as_removable_chips(viewer_client, lead_
 
     html = response.content.decode()
     assert shown_total(response) == 1  # Ivy Chen, CTO at ivy@gmail.com
-    assert "title has the word &#x27;cto&#x27;" in html
+    assert re.search("title has the word &#x27;cto&#x27;", html, re.IGNORECASE)
     assert '<input type="hidden" name="c" value="email_domain:equals:gmail.com">' in html
-    remove = re.search(r'href="([^"]+)"[^>]*aria-label="Remove condition: title has the word', html).group(1)
-    assert shown_total(viewer_client.get(remove.replace("&amp;", "&"))) == 2  # both gmail leads
+    remove = re.search(
+        r'href="([^"]+)"[^>]*aria-label="Remove (?:condition|filter): title has the word', html, re.IGNORECASE
+    ).group(1)
+    assert shown_total(viewer_client.get(remove.replace("&amp;", "&"))) == 3  # the three gmail leads
+
+
+def test_the_title_box_of_the_table_finds_the_same_spellings_as_the_chat(viewer_client, lead_set):
+    chat = ask(viewer_client, "Show me the chief technology officers", **HTMX).content.decode()
+    chat_total = Message.objects.filter(role=Message.Role.ASSISTANT).latest("id").result["total"]
+
+    box = viewer_client.get(LIST, {"title": "Chief Technology Officer"})
+
+    assert chat_total == shown_total(box) == 4  # three CTOs and Mia Wolf
+    assert "Mia Wolf" in chat and "Ada Lovelace" in chat
+
+
+def test_a_new_question_after_an_answer_starts_a_new_plan(viewer_client, lead_set):
+    ask(viewer_client, "How many CTOs are there?")
+    fresh = ask(viewer_client, "How many leads have a phone number?", **HTMX).content.decode()
+    follow_up = ask(viewer_client, "and which of them are from Contoso?", **HTMX).content.decode()
+
+    assert "There are 10 matching leads." in fresh  # not only the CTOs with a phone
+    assert "There is 1 matching lead:" in follow_up and "Mia Wolf" in follow_up
+    assert Conversation.objects.get().last_plan["filters"] == [
+        {"field": "phone", "op": "not_empty", "value": None},
+        {"field": "company_or_domain", "op": "contains", "value": "contoso"},
+    ]
+
+
+def test_the_chips_from_show_in_table_say_what_a_sheet_or_company_condition_matched(viewer_client, lead_set):
+    html = ask(viewer_client, "How many leads from Contoso in the March sheet?", **HTMX).content.decode()
+
+    assert "company or email domain contains &#x27;contoso&#x27;" in html
+    assert "worksheet contains &#x27;March&#x27;" in html
+    table = viewer_client.get(show_in_table_url(html))
+    page = table.content.decode()
+    assert shown_total(table) == 2  # Mia Wolf (Contoso) and Noah Kern (noah@contoso.com, no company)
+    assert re.search("company or email domain contains &#x27;contoso&#x27;", page, re.IGNORECASE)
+    assert re.search("worksheet contains &#x27;March&#x27;", page, re.IGNORECASE)
+
+
+def test_the_bar_chart_partial_is_a_list_with_the_numbers_and_bars_as_widths():
+    from django.template.loader import render_to_string
+
+    items = [
+        {"label": "Acme", "count": 4, "url": "/?company=acme"},
+        {"label": "<b>Evil</b>", "count": 1, "url": ""},
+        {"label": "", "count": 0, "url": "/?c=company%3Ais_empty%3A"},
+    ]
+    html = render_to_string("_bar_chart.html", {"chart_title": "Leads per company", "chart_items": items})
+    scaled = render_to_string("_bar_chart.html", {"chart_items": items[:1], "chart_max": 8})
+
+    assert '<figcaption class="bar-chart-title">Leads per company</figcaption>' in html
+    assert html.count('<li class="bar-chart-item">') == 3
+    assert re.findall(r'style="width: (\d+)%"', html) == ["100", "25", "0"]
+    assert re.findall(r'<span class="bar-chart-count">(\d+)</span>', html) == ["4", "1", "0"]
+    assert '<a class="bar-chart-row" href="/?company=acme">' in html
+    assert '<span class="bar-chart-row">' in html  # no link without a url
+    assert "&lt;b&gt;Evil&lt;/b&gt;" in html and "(empty)" in html
+    assert 'style="width: 50%"' in scaled and "figcaption" not in scaled
+    assert render_to_string("_bar_chart.html", {"chart_items": []}).strip() == ""

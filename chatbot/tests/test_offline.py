@@ -1,0 +1,140 @@
+"""The offline parser's rules for this round: fresh questions vs follow-ups, sheets and files by their
+names in the database, titles as people say them, "from X" as company or email domain. (Accuracy over
+many phrasings is the evaluation sets' job, test_eval.py.)"""
+
+from __future__ import annotations
+
+import pytest
+
+from chatbot.offline import SourceNames, offline_plan, question_is_follow_up
+from chatbot.plans import Clarification, Plan
+from leads.filters import Condition
+
+from .conftest import TODAY
+
+SOURCES = SourceNames(
+    worksheets=("April", "March", "March 2024", "Sheet1"),
+    files=("Trade Show 2024.xlsx", "Trade Show 2025.xlsx", "TradeFair_Berlin.csv", "web.csv"),
+    latest_file="web.csv",
+)
+
+
+def filters_of(question: str, sources: SourceNames = SOURCES, previous: Plan | None = None) -> tuple:
+    plan = offline_plan(question, previous=previous, today=TODAY, sources=sources)
+    assert isinstance(plan, Plan), plan
+    return plan.filters
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "and how many of them have a phone?",
+        "what about Initech?",
+        "only those with a phone",
+        "just the CTOs",
+        "which ones are in Berlin?",
+        "what are their emails?",
+        "of these, who is a CEO?",
+        "and the April sheet?",
+    ],
+)
+def test_questions_that_point_back_are_follow_ups(question):
+    assert question_is_follow_up(question)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How many leads have a phone number?",
+        "Now show me all leads from Acme",
+        "How many leads have their phone set?",
+        "and how many leads do we have in total?",
+        "Which companies have the most leads?",
+        "Show me the CTOs",
+    ],
+)
+def test_complete_questions_start_over(question):
+    assert not question_is_follow_up(question)
+
+
+def test_a_complete_question_after_an_answer_does_not_keep_its_filters():
+    previous = offline_plan("How many CTOs at Globex?", today=TODAY)
+
+    plan = offline_plan("How many leads have a phone number?", previous=previous, today=TODAY)
+
+    assert plan.filters == (Condition("phone", "not_empty"),)
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("How many leads in the April sheet?", Condition("worksheet", "contains", "April")),
+        ("leads on the april tab", Condition("worksheet", "contains", "April")),
+        ("the sheet called April", Condition("worksheet", "contains", "April")),
+        ("leads from the berlin trade fair list", Condition("source", "contains", "TradeFair_Berlin.csv")),
+        ("leads from the tradefair", Condition("source", "contains", "TradeFair_Berlin.csv")),
+        ("the web import", Condition("source", "contains", "web.csv")),
+        ("leads from the last import", Condition("source", "contains", "web.csv")),
+        ('leads in the "Trade Show 2025" file', Condition("source", "contains", "Trade Show 2025.xlsx")),
+        # "March" and "March 2024" both hold "March": one condition finds both sheets.
+        ("the March sheet", Condition("worksheet", "contains", "March")),
+    ],
+)
+def test_sheets_and_files_are_matched_to_the_names_in_the_database(question, expected):
+    assert filters_of(question) == (expected,)
+
+
+def test_a_name_that_fits_several_files_or_none_is_asked_back_with_what_there_is():
+    several = offline_plan("leads from the trade show list", today=TODAY, sources=SOURCES)
+    none = offline_plan("leads in the Summer sheet", today=TODAY, sources=SOURCES)
+    two = offline_plan("leads in the March and April sheets", today=TODAY, sources=SOURCES)
+    nothing_imported = offline_plan("leads from the last import", today=TODAY, sources=SourceNames())
+
+    assert isinstance(several, Clarification)
+    assert "“Trade Show 2024.xlsx”, “Trade Show 2025.xlsx”" in several.message
+    assert isinstance(none, Clarification) and "“April”, “March”" in none.message
+    assert isinstance(two, Clarification) and "one sheet or file at a time" in two.message
+    assert (
+        isinstance(nothing_imported, Clarification)
+        and "no file has been imported" in nothing_imported.message
+    )
+
+
+def test_without_names_a_sheet_word_still_names_a_sheet_and_a_month_is_not_a_date():
+    assert filters_of("leads in the March sheet", sources=SourceNames()) == (
+        Condition("worksheet", "contains", "march"),
+    )
+    assert filters_of("leads added in March", sources=SourceNames())[0].field == "created"
+
+
+def test_words_of_the_names_are_not_corrected_as_misspellings():
+    sources = SourceNames(files=("Leeds Expo.xlsx",))
+
+    assert filters_of("leads from the Leeds expo list", sources=sources) == (
+        Condition("source", "contains", "Leeds Expo.xlsx"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("question", "title"),
+    [
+        ("How many CTOs?", "cto"),
+        ("How many C.T.O.s?", "cto"),
+        ("chief technology officers", "chief technology officer"),
+        ("cheif tecnology oficers", "chief technology officer"),
+        ("the VPs of Sales", "vp of sales"),
+        ("VP Sales", "vp sales"),
+        ("heads of marketing", "head of marketing"),
+        ("sales heads", "sales head"),
+        ("how many Vice-Presidents", "vice president"),
+    ],
+)
+def test_titles_are_read_as_people_write_them(question, title):
+    assert filters_of(question) == (Condition("title", "word", title),)
+
+
+def test_from_a_name_is_the_company_or_the_email_domain_but_the_company_word_means_the_company():
+    assert filters_of("leads from Contoso") == (Condition("company_or_domain", "contains", "contoso"),)
+    assert filters_of("Contoso leads") == (Condition("company_or_domain", "contains", "contoso"),)
+    assert filters_of("leads whose company is Contoso") == (Condition("company", "equals", "contoso"),)
+    assert filters_of("leads from Germany") == (Condition("remarks", "contains", "germany"),)

@@ -11,6 +11,8 @@ os.environ.pop("DEEPSEEK_API_KEY", None)
 os.environ.setdefault("DEBUG", "1")
 os.environ.setdefault("Q_SYNC", "1")
 os.environ.setdefault("DEEPSEEK_BACKOFF_SECONDS", "0.01")
+# import_leads in this process: forked children would not see a test's uncommitted data.
+os.environ.setdefault("IMPORT_PROCESSES", "1")
 # One SQLite test database per run, so two runs in one checkout cannot trample each other.
 _VAR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "var")
 os.environ.setdefault("SQLITE_TEST_NAME", os.path.join(_VAR, f"test-{os.getpid()}.sqlite3"))

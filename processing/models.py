@@ -7,7 +7,7 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import models
+from django.db import connection, models
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
@@ -77,6 +77,12 @@ class ImportJob(models.Model):
     error_message = models.TextField(blank=True)
     # Problems that did not stop the import (a corrupt sheet, ragged rows), shown to the user.
     warnings = models.JSONField(default=list, blank=True)
+    # What each column of each sheet was taken for, and why (standardize.sheet_column_roles), recorded
+    # when the file is split: [{"sheet": …, "columns": [{"header", "role", "taken_as", "reason"}, …]}, …].
+    column_roles = models.JSONField(default=list, blank=True)
+    # DEEPSEEK_MODE=columns: what the model said each sheet's columns hold, asked once per sheet
+    # (processing.column_mode): {sheet: {"roles": {header: role}, "transforms": {header: transform}}}.
+    model_column_roles = models.JSONField(default=dict, blank=True)
     standardizer = models.CharField(max_length=20, blank=True)
 
     total_rows = models.PositiveIntegerField(default=0)
@@ -86,6 +92,10 @@ class ImportJob(models.Model):
     skipped_batches = models.PositiveIntegerField(default=0)
     leads_created = models.PositiveIntegerField(default=0)
     leads_updated = models.PositiveIntegerField(default=0)
+    # Rows whose lead already held every value they carry: nothing written, no revision.
+    rows_unchanged = models.PositiveIntegerField(default=0)
+    # Rows that would have overwritten a value a person edited on the lead: the person's value was kept.
+    rows_kept_edits = models.PositiveIntegerField(default=0)
     rows_skipped = models.PositiveIntegerField(default=0)
     rows_failed = models.PositiveIntegerField(default=0)
 
@@ -146,7 +156,13 @@ class ImportJob(models.Model):
 
     @property
     def rows_processed(self) -> int:
-        return self.leads_created + self.leads_updated + self.rows_skipped + self.rows_failed
+        return (
+            self.leads_created
+            + self.leads_updated
+            + self.rows_unchanged
+            + self.rows_skipped
+            + self.rows_failed
+        )
 
     @property
     def progress_percent(self) -> int:
@@ -199,6 +215,67 @@ class ImportBatchManager(models.Manager):
             )
         )
 
+    def claim_more(self, *, job_id, token: uuid.UUID, limit: int, max_attempts: int) -> list[ImportBatch]:
+        """Up to `limit` further queued batches of the job, in batch order, claimed under `token` (the
+        same claim as ImportBatchManager.claim); batches another worker took meanwhile are left out."""
+        wanted = list(
+            self.filter(job_id=job_id, status=ImportBatch.Status.QUEUED, attempts__lt=max_attempts)
+            .order_by("batch_number")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if not wanted:
+            return []
+        now = timezone.now()
+        self.filter(pk__in=wanted, status=ImportBatch.Status.QUEUED, attempts__lt=max_attempts).update(
+            status=ImportBatch.Status.RUNNING,
+            claim_token=token,
+            lease_until=now + timedelta(seconds=settings.BATCH_LEASE_SECONDS),
+            started_at=now,
+            attempts=F("attempts") + 1,
+        )
+        return list(self.filter(pk__in=wanted, claim_token=token).order_by("batch_number"))
+
+    def renew_lease(self, token: uuid.UUID) -> int:
+        """Push back the lease of the running batches held under `token` (the holder is alive)."""
+        lease_until = timezone.now() + timedelta(seconds=settings.BATCH_LEASE_SECONDS)
+        return self.filter(status=ImportBatch.Status.RUNNING, claim_token=token).update(
+            lease_until=lease_until
+        )
+
+    def close_done(self, closes: list[tuple[uuid.UUID, list[dict], int, float]], *, claim: Q) -> bool:
+        """running → done for many batches at once, each with its (pk, results, calls, seconds) — only
+        if every one still matches `claim` (their rows are locked first); False, and nothing written,
+        otherwise. One locking query and one executemany instead of an UPDATE per batch."""
+        ids = [pk for pk, *_ in closes]
+        if len(list(self.select_for_update().filter(claim, pk__in=ids).values_list("pk", flat=True))) != len(
+            ids
+        ):
+            return False
+        meta = ImportBatch._meta
+        quote = connection.ops.quote_name
+        results_field, pk_field = meta.get_field("results"), meta.pk
+        sql = (
+            f"UPDATE {quote(meta.db_table)} SET {quote('status')} = %s, {quote('results')} = %s, "  # noqa: S608
+            f"{quote('finished_at')} = %s, {quote('last_error')} = '', {quote('lease_until')} = NULL, "
+            f"{quote('llm_calls')} = {quote('llm_calls')} + %s, {quote('llm_seconds')} = {quote('llm_seconds')} + %s "
+            f"WHERE {quote(pk_field.column)} = %s"
+        )
+        finished_at = meta.get_field("finished_at").get_db_prep_save(timezone.now(), connection)
+        params = [
+            [
+                ImportBatch.Status.DONE.value,
+                results_field.get_db_prep_save(results, connection),
+                finished_at,
+                calls,
+                seconds,
+                pk_field.get_db_prep_value(pk, connection),
+            ]
+            for pk, results, calls, seconds in closes
+        ]
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, params)
+        return True
+
     def close(
         self, pk, *, claim: Q, status: str, results: list[dict], reason: str = "", calls: int, seconds: float
     ) -> bool:
@@ -241,7 +318,8 @@ class ImportBatch(models.Model):
     claim_token = models.UUIDField(null=True, blank=True, editable=False)
     llm_calls = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
-    # One entry per row: {"row", "worksheet", "outcome": created|updated|skipped|failed, "reason", "lead_id"}.
+    # One entry per row: {"row", "worksheet", "outcome", "reason", "lead_id"}; outcome is one of
+    # created, updated, unchanged, skipped, failed.
     results = models.JSONField(default=list, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,9 +21,10 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files import File
-from django.db import transaction
-from django.db.models import F, Max, Q, QuerySet
+from django.db import DatabaseError, connection, transaction
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
@@ -30,9 +32,17 @@ from django_q.tasks import async_task
 from leads.services import LeadInput, RowOutcome, leads_upsert
 from llm import client
 
+from .column_mode import columns_standardize
 from .models import ImportBatch, ImportJob
 from .parsing import SUPPORTED_EXTENSIONS, FileRejected, SourceRow, accepted_types, iter_rows
-from .standardize import FIELD_NAMES, deepseek_standardize, offline_standardize, validate_lead
+from .standardize import (
+    FIELD_NAMES,
+    ROLE_SAMPLE_ROWS,
+    column_roles_record,
+    deepseek_standardize,
+    offline_standardize,
+    validate_lead,
+)
 
 logger = logging.getLogger("easycrm.pipeline")
 
@@ -43,6 +53,8 @@ MAX_SPLIT_ATTEMPTS = 3
 UNREADABLE_FILE = "We could not read this file. Check that it opens in Excel, then upload it again."
 NOT_STORED = "The file could not be saved, so nothing was imported. Please upload it again."
 CANCELLED = "The import was cancelled."
+# When imports_sweep last ran (the default cluster's scheduler runs it every minute): /healthz shows it.
+LAST_SWEEP_KEY = "easycrm:last-sweep"
 
 
 class ImportRejected(Exception):
@@ -144,7 +156,9 @@ def import_split(*, job_id, enqueue: bool = True) -> list:
     job.warnings = warnings
     job.standardizer = "deepseek" if client.is_configured() else "offline"
     job.stage = "Standardizing…"
-    job.save(update_fields=["total_rows", "total_batches", "warnings", "standardizer", "stage"])
+    job.save(
+        update_fields=["total_rows", "total_batches", "warnings", "standardizer", "stage", "column_roles"]
+    )
     logger.info("split done: %s rows in %s batches", total_rows, total_batches, extra={"job_id": job.pk})
     queued = ImportBatch.objects.filter(job=job, status=ImportBatch.Status.QUEUED)
     if not ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.PROCESSING).exists():
@@ -163,6 +177,9 @@ def _batches_create(job: ImportJob, warnings: list[str]) -> tuple[int, int]:
     pending: list[ImportBatch] = []
     rows: list[dict] = []
     sequence = batch_number = 0
+    # For the column roles recorded on the job: every header of each sheet, and its first rows' values.
+    headers: dict[str, dict[str, None]] = {}
+    samples: dict[str, list[dict[str, str]]] = {}
 
     def close_batch() -> None:
         nonlocal rows, batch_number
@@ -185,6 +202,10 @@ def _batches_create(job: ImportJob, warnings: list[str]) -> tuple[int, int]:
         ):
             sequence += 1
             rows.append(SourceRow(row.worksheet, row.row, row.cells, seq=sequence).to_json())
+            headers.setdefault(row.worksheet, {}).update(dict.fromkeys(row.cells))
+            sample = samples.setdefault(row.worksheet, [])
+            if len(sample) < ROLE_SAMPLE_ROWS:
+                sample.append(row.cells)
             if len(rows) == size:
                 close_batch()
             if len(pending) >= 500:
@@ -194,6 +215,7 @@ def _batches_create(job: ImportJob, warnings: list[str]) -> tuple[int, int]:
             close_batch()
         ImportBatch.objects.bulk_create(pending)
     ImportBatch.objects.filter(job=job).update(total_batches=batch_number)
+    job.column_roles = column_roles_record(headers, samples)
     return sequence, batch_number
 
 
@@ -211,6 +233,20 @@ def _job_fail_unreadable(job: ImportJob, message: str) -> None:
     ImportBatch.objects.filter(job=job).delete()
     ImportJob.objects.fail(job.pk, message)
     logger.info("job failed: file rejected", extra={"job_id": job.pk})
+    if not settings.KEEP_REJECTED_UPLOADS:
+        _file_delete(job)
+
+
+def _file_delete(job: ImportJob) -> None:
+    """Remove a stored upload nothing will read again (the job keeps its name and size)."""
+    if not job.file:
+        return
+    try:
+        job.file.delete(save=False)
+    except Exception:
+        logger.exception("could not delete the stored upload", extra={"job_id": job.pk})
+        return
+    ImportJob.objects.filter(pk=job.pk).update(file="")
 
 
 def import_enqueue(*, batch_ids: list) -> int:
@@ -243,10 +279,23 @@ class _Usage:
         }
 
 
+@dataclass
+class _Standardized:
+    """One claimed batch on its way to the store: its rows, their validated leads, what it cost."""
+
+    batch: ImportBatch
+    rows: list[SourceRow]
+    cleaned: list
+    usage: _Usage
+
+
 def batch_standardize(*, batch_id: uuid.UUID | str) -> str:
     """Standardize one batch and store its leads; returns the batch's final status.
 
-    Safe to run twice for the same batch (a redelivered task): only the claim holder writes.
+    When no model call is needed (offline mode) the worker also claims up to STORE_CHUNK_BATCHES - 1
+    further queued batches of the same job and stores them all in one transaction; their own tasks then
+    find nothing to claim. Safe to run twice for the same batch (a redelivered task): only the claim
+    holder writes.
     """
     token = uuid.uuid4()
     if not ImportBatch.objects.claim(batch_id, token=token, max_attempts=MAX_BATCH_ATTEMPTS):
@@ -255,106 +304,176 @@ def batch_standardize(*, batch_id: uuid.UUID | str) -> str:
     batch = ImportBatch.objects.select_related("job").get(pk=batch_id)
     job = batch.job
     claim = ImportBatch.held_by(token)
-    usage = _Usage(extra={"job_id": job.pk, "batch_id": batch.pk, "batch_number": batch.batch_number})
+    batches = [batch]
+    if not client.is_configured() and settings.STORE_CHUNK_BATCHES > 1:
+        batches += ImportBatch.objects.claim_more(
+            job_id=job.pk,
+            token=token,
+            limit=settings.STORE_CHUNK_BATCHES - 1,
+            max_attempts=MAX_BATCH_ATTEMPTS,
+        )
     if job.status != ImportJob.Status.PROCESSING:
-        _batch_close(batch, claim, ImportBatch.Status.SKIPPED, CANCELLED, usage)
+        for claimed in batches:
+            _batch_close(claimed, claim, ImportBatch.Status.SKIPPED, CANCELLED, _Usage())
         return ImportBatch.Status.SKIPPED
+    with _lease_heartbeat(token):
+        ready = [entry for entry in (_batch_standardize_one(b, job, claim) for b in batches) if entry]
+        if not ready:
+            return ImportBatch.Status.FAILED
+        try:
+            _batches_store(job, claim, ready)
+        except Exception as exc:
+            return _batches_store_failed(claim, ready, exc)
+    return ImportBatch.Status.DONE if ready[0].batch.pk == batch.pk else ImportBatch.Status.FAILED
+
+
+@contextlib.contextmanager
+def _lease_heartbeat(token: uuid.UUID) -> Iterator[None]:
+    """Renew the lease of the batches held under `token` every BATCH_HEARTBEAT_SECONDS while the body
+    runs (a model call may take minutes), so a short lease finds a dead worker's batches quickly."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(settings.BATCH_HEARTBEAT_SECONDS):
+                try:
+                    ImportBatch.objects.renew_lease(token)
+                except DatabaseError:
+                    logger.warning("lease renewal failed", exc_info=True)
+        finally:
+            connection.close()  # the thread's own connection
+
+    thread = threading.Thread(target=beat, name="batch-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _batch_standardize_one(batch: ImportBatch, job: ImportJob, claim: Q) -> _Standardized | None:
+    """The batch's validated leads, or None after closing it as failed (the model refused or crashed)."""
+    batch.job = job
+    usage = _Usage(extra={"job_id": job.pk, "batch_id": batch.pk, "batch_number": batch.batch_number})
     rows = batch.source_rows
     try:
-        leads = _standardize(rows, usage)
+        leads = _standardize(rows, usage, job=job, batch_number=batch.batch_number)
     except client.DeepSeekConfigError as exc:
         _batch_close(batch, claim, ImportBatch.Status.FAILED, exc.user_message, usage)
         _job_stop_on_config_error(job, exc.user_message)
-        return ImportBatch.Status.FAILED
+        return None
     except client.DeepSeekError as exc:
         _batch_close(batch, claim, ImportBatch.Status.FAILED, exc.user_message, usage)
-        return ImportBatch.Status.FAILED
+        return None
     except Exception:
         logger.exception("standardizer crashed", extra=usage.extra)
         _batch_close(batch, claim, ImportBatch.Status.FAILED, "Unexpected error while standardizing.", usage)
-        return ImportBatch.Status.FAILED
-    cleaned = [validate_lead(row.cells, lead) for row, lead in zip(rows, leads, strict=True)]
-    try:
-        _batch_store(batch, claim, rows, cleaned, usage)
-    except Exception as exc:
-        return _batch_store_failed(batch, claim, exc, usage)
-    return ImportBatch.Status.DONE
+        return None
+    cleaned = [
+        validate_lead(row.cells, lead, worksheet=row.worksheet) for row, lead in zip(rows, leads, strict=True)
+    ]
+    return _Standardized(batch, rows, cleaned, usage)
 
 
-def _standardize(rows: list[SourceRow], usage: _Usage) -> list:
+def _standardize(rows: list[SourceRow], usage: _Usage, *, job: ImportJob, batch_number: int) -> list:
     started = time.monotonic()
+    completions: list[client.Completion] = []
     try:
         if not client.is_configured():
             return offline_standardize(rows)
         try:
-            leads, completion = deepseek_standardize(rows, log_extra=usage.extra)
+            if settings.DEEPSEEK_MODE == "columns":
+                return columns_standardize(
+                    rows, job=job, batch_number=batch_number, completions=completions, log_extra=usage.extra
+                )
+            # The roles recorded at split time: the same hints for every batch of a sheet.
+            leads, completion = deepseek_standardize(
+                rows, column_roles=job.column_roles, log_extra=usage.extra
+            )
+            completions.append(completion)
+            return leads
         except client.DeepSeekError as exc:
             usage.calls += exc.attempts
             raise
-        usage.calls += completion.attempts
-        usage.prompt_tokens += completion.prompt_tokens
-        usage.completion_tokens += completion.completion_tokens
-        return leads
     finally:
+        for completion in completions:
+            usage.calls += completion.attempts
+            usage.prompt_tokens += completion.prompt_tokens
+            usage.completion_tokens += completion.completion_tokens
         usage.seconds = time.monotonic() - started
 
 
-def _batch_store(batch: ImportBatch, claim: Q, rows: list[SourceRow], cleaned: list, usage: _Usage) -> None:
-    """Upsert the leads and mark the batch done in one transaction; a lost claim rolls both back."""
-    counts = {"created": 0, "updated": 0, "skipped": 0}
-    results = []
+def _batches_store(job: ImportJob, claim: Q, ready: list[_Standardized]) -> None:
+    """Upsert the leads of every batch in `ready` and mark each batch done, in one transaction, with
+    one counter update for the job; a lost claim on any of them rolls all of it back."""
+    counts = dict.fromkeys(("created", "updated", "unchanged", "skipped", "kept_edits"), 0)
+    inputs: list[LeadInput] = []
+    positions: list[tuple[int, int]] = []
+    for entry_index, entry in enumerate(ready):
+        for row_index, (row, lead) in enumerate(zip(entry.rows, entry.cleaned, strict=True)):
+            if not lead.skip_reason:
+                inputs.append(_lead_input(row, lead.fields))
+                positions.append((entry_index, row_index))
+    usage = _Usage()
     with transaction.atomic():
-        usable = [index for index, lead in enumerate(cleaned) if not lead.skip_reason]
-        stored = leads_upsert(
-            rows=[_lead_input(rows[index], cleaned[index].fields) for index in usable],
-            job=batch.job,
-            source_file=batch.source_file,
+        stored = dict(
+            zip(positions, leads_upsert(rows=inputs, job=job, source_file=job.original_filename), strict=True)
         )
-        outcomes = dict(zip(usable, stored, strict=True))
-        for index, (row, lead) in enumerate(zip(rows, cleaned, strict=True)):
-            outcome = outcomes.get(index) or RowOutcome("skipped", reason=lead.skip_reason)
-            counts[outcome.outcome] += 1
-            results.append(_result(row, outcome.outcome, outcome.reason, outcome.lead_id))
-        closed = ImportBatch.objects.close(
-            batch.pk,
-            claim=claim,
-            status=ImportBatch.Status.DONE,
-            results=results,
-            calls=usage.calls,
-            seconds=usage.seconds,
-        )
-        if not closed:
+        closes = []
+        for entry_index, entry in enumerate(ready):
+            results = []
+            for row_index, (row, lead) in enumerate(zip(entry.rows, entry.cleaned, strict=True)):
+                outcome = stored.get((entry_index, row_index)) or RowOutcome(
+                    "skipped", reason=lead.skip_reason
+                )
+                counts[outcome.outcome] += 1
+                counts["kept_edits"] += outcome.kept_edits
+                results.append(_result(row, outcome.outcome, outcome.reason, outcome.lead_id))
+            closes.append((entry.batch.pk, results, entry.usage.calls, entry.usage.seconds))
+            usage.calls += entry.usage.calls
+            usage.prompt_tokens += entry.usage.prompt_tokens
+            usage.completion_tokens += entry.usage.completion_tokens
+            usage.seconds += entry.usage.seconds
+        if not ImportBatch.objects.close_done(closes, claim=claim):
             raise transaction.TransactionManagementError("batch claim lost before commit")
-        ImportJob.objects.filter(pk=batch.job_id).update(
-            completed_batches=F("completed_batches") + 1,
+        ImportJob.objects.filter(pk=job.pk).update(
+            completed_batches=F("completed_batches") + len(ready),
             leads_created=F("leads_created") + counts["created"],
             leads_updated=F("leads_updated") + counts["updated"],
+            rows_unchanged=F("rows_unchanged") + counts["unchanged"],
+            rows_kept_edits=F("rows_kept_edits") + counts["kept_edits"],
             rows_skipped=F("rows_skipped") + counts["skipped"],
             **usage.job_updates(),
         )
-        ImportJob.objects.finish_if_done(batch.job_id)
+        ImportJob.objects.finish_if_done(job.pk)
     logger.info(
-        "batch done: %(created)s created, %(updated)s updated, %(skipped)s skipped",
-        counts,
-        extra={"job_id": batch.job_id, "batch_id": batch.pk, "duration_ms": int(usage.seconds * 1000)},
+        "%(batches)s batches done: %(created)s created, %(updated)s updated, %(unchanged)s unchanged, "
+        "%(skipped)s skipped",
+        {**counts, "batches": len(ready)},
+        extra={"job_id": job.pk, "batch_id": ready[0].batch.pk, "duration_ms": int(usage.seconds * 1000)},
     )
 
 
-def _batch_store_failed(batch: ImportBatch, claim: Q, exc: Exception, usage: _Usage) -> str:
-    """Storing raised (database error, lost claim): log it, and say so where the batch's fate is
-    shown. The claim is released so another attempt can run; the last allowed attempt fails the
-    batch with this reason instead of the lease's "the worker stopped"."""
-    logger.exception("storing the batch failed", extra=usage.extra)
+def _batches_store_failed(claim: Q, ready: list[_Standardized], exc: Exception) -> str:
+    """Storing raised (database error, lost claim): log it, and say so where the batches' fate is
+    shown. The claims are released so another attempt can run; the last allowed attempt fails a batch
+    with this reason instead of the lease's "the worker stopped"."""
+    logger.exception("storing the batch failed", extra=ready[0].usage.extra)
     reason = f"Storing the leads of this batch failed ({type(exc).__name__})."
+    requeued = []
     with contextlib.suppress(Exception):  # the database itself may be what failed
-        if batch.attempts >= MAX_BATCH_ATTEMPTS:
-            _batch_close(batch, claim, ImportBatch.Status.FAILED, reason, usage)
-            return ImportBatch.Status.FAILED
-        if ImportBatch.objects.filter(claim, pk=batch.pk).update(
-            status=ImportBatch.Status.QUEUED, claim_token=None, lease_until=None, last_error=reason
-        ):
-            transaction.on_commit(lambda: import_enqueue(batch_ids=[batch.pk]))
-    return ImportBatch.Status.QUEUED
+        for entry in ready:
+            batch = entry.batch
+            if batch.attempts >= MAX_BATCH_ATTEMPTS:
+                _batch_close(batch, claim, ImportBatch.Status.FAILED, reason, entry.usage)
+            elif ImportBatch.objects.filter(claim, pk=batch.pk).update(
+                status=ImportBatch.Status.QUEUED, claim_token=None, lease_until=None, last_error=reason
+            ):
+                requeued.append(batch.pk)
+        if requeued:
+            transaction.on_commit(lambda: import_enqueue(batch_ids=requeued))
+    return ImportBatch.Status.QUEUED if requeued else ImportBatch.Status.FAILED
 
 
 def _lead_input(row: SourceRow, fields: dict[str, str]) -> LeadInput:
@@ -500,7 +619,7 @@ def imports_sweep(*, older_than: timedelta | None = None) -> int:
     claim succeeds. Uploads and splits are recovered by _jobs_recover.
     """
     now = timezone.now()
-    cutoff = now - (older_than or timedelta(seconds=settings.BATCH_LEASE_SECONDS))
+    cutoff = now - (older_than or timedelta(seconds=settings.STALLED_JOB_SECONDS))
     expired = ImportBatch.objects.filter(status=ImportBatch.Status.RUNNING, lease_until__lt=now)
     still_expired = Q(status=ImportBatch.Status.RUNNING, lease_until__lt=now)
     for batch in expired.exclude(job__status=ImportJob.Status.PROCESSING):
@@ -516,22 +635,26 @@ def imports_sweep(*, older_than: timedelta | None = None) -> int:
         import_enqueue(batch_ids=stale_ids)
         logger.warning("re-enqueued %s stale batches", len(stale_ids))
     _jobs_recover(now)
+    cache.set(LAST_SWEEP_KEY, now, timeout=None)
     return len(stale_ids)
 
 
 def _jobs_stalled(cutoff) -> list[ImportJob]:
-    """Processing jobs with queued batches, nothing running and nothing finished since `cutoff`."""
-    stalled = []
-    for job in ImportJob.objects.filter(status=ImportJob.Status.PROCESSING, total_batches__gt=0):
-        batches = job.batches.all()
-        if not batches.filter(status=ImportBatch.Status.QUEUED).exists():
-            continue
-        if batches.filter(status=ImportBatch.Status.RUNNING).exists():
-            continue
-        last = batches.aggregate(last=Max("finished_at"))["last"] or job.started_at
-        if last is None or last < cutoff:
-            stalled.append(job)
-    return stalled
+    """Processing jobs with queued batches while no batch of any import runs or has finished since
+    `cutoff` — the workers are idle, so those batches' messages were lost (the Redis broker drops what
+    a killed cluster had fetched; the ORM broker keeps it locked for the task timeout). While workers
+    are busy with other imports, nothing is re-queued, so the queue is not flooded with duplicates."""
+    batches = ImportBatch.objects.all()
+    if batches.filter(status=ImportBatch.Status.RUNNING).exists():
+        return []
+    if batches.filter(finished_at__gte=cutoff).exists():
+        return []
+    jobs = ImportJob.objects.filter(status=ImportJob.Status.PROCESSING, total_batches__gt=0)
+    return [
+        job
+        for job in jobs.filter(Q(started_at__lt=cutoff) | Q(started_at__isnull=True))
+        if job.batches.filter(status=ImportBatch.Status.QUEUED).exists()
+    ]
 
 
 def _jobs_recover(now) -> None:

@@ -136,7 +136,11 @@ def test_filter_form_and_links_work_without_javascript(viewer_client, sixty_lead
 
     form = re.search(r"<form id=\"lead-filters\"[^>]*>", html, re.S).group(0)
     assert 'method="get"' in form and f'action="{LIST}"' in form and f'hx-get="{LIST}"' in form
-    assert 'hx-trigger="input changed delay:300ms, search, submit"' in form
+    # Typing in a box of this form reloads the table; the row checkboxes belong to the bulk form.
+    assert (
+        "hx-trigger=\"input[target.form && target.form.id == 'lead-filters'] changed delay:300ms, search, submit\""
+        in form
+    )
     assert 'hx-push-url="true"' in form
     for anchor in re.findall(r"<a [^>]*hx-get=[^>]*>", html):
         href = re.search(r'href="([^"]*)"', anchor).group(1)
@@ -307,6 +311,39 @@ def test_export_keeps_accents_and_neutralizes_formulas(viewer_client):
     header, row = csv_rows(viewer_client.get(EXPORT))
 
     assert row[1:5] == ["José", "Müller", "'+1 boss", "'=SUM(A1)"]
+
+
+def test_export_keeps_phones_and_numbers_as_data(viewer_client):
+    Lead.objects.create(
+        first_name="Ann", phone="+13128465155", title="-5", company="@acme", remarks="+49 (0)30 1234-56"
+    )
+
+    header, row = csv_rows(viewer_client.get(EXPORT))
+
+    assert (row[6], row[3], row[4], row[7]) == ("+13128465155", "-5", "'@acme", "+49 (0)30 1234-56")
+
+
+def test_exported_leads_import_back_with_zero_changes(
+    viewer_client, django_capture_on_commit_callbacks, tmp_path
+):
+    from django.core.files import File
+
+    from processing import services
+
+    for i in range(3):
+        Lead.objects.create(
+            first_name=f"N{i}", last_name="Lee", email=f"n{i}@x.example", phone=f"+1312846515{i}"
+        )
+    path = tmp_path / "export.csv"
+    path.write_bytes(b"".join(viewer_client.get(EXPORT).streaming_content))
+    before = list(Lead.objects.order_by("pk").values())
+
+    with path.open("rb") as handle, django_capture_on_commit_callbacks(execute=True):
+        job = services.import_start(file=File(handle), filename="export.csv")
+    job.refresh_from_db()
+
+    assert (job.total_rows, job.rows_unchanged, job.leads_created, job.leads_updated) == (3, 3, 0, 0)
+    assert list(Lead.objects.order_by("pk").values()) == before
 
 
 def test_export_has_exactly_the_filtered_and_sorted_leads(viewer_client):

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -15,7 +16,7 @@ from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from easycrm.testing.files import HEADER, people, write_csv
-from leads.models import Lead
+from leads.models import Lead, LeadRevision
 from processing import services, undo
 from processing.models import ImportBatch, ImportJob
 
@@ -90,18 +91,35 @@ def test_duplicate_email_updates_existing_lead(import_file, samples):
     assert Lead.objects.filter(last_name="Chen", email="").count() == 1
 
 
-def test_reimporting_a_file_updates_instead_of_duplicating(import_file, samples):
+def test_reimporting_an_unchanged_file_reports_every_row_unchanged_and_writes_nothing(import_file, samples):
     first = import_file(samples / "simple_leads.csv")
     lead = Lead.objects.get(email="bfoster@fabrikam.net")
 
     second = import_file(samples / "simple_leads.csv")
 
-    assert second.leads_created == 0
-    assert second.leads_updated == first.leads_created
+    assert (second.leads_created, second.leads_updated) == (0, 0)
+    assert second.rows_unchanged == first.leads_created == second.total_rows
+    assert second.rows_processed == second.total_rows
     assert Lead.objects.count() == first.leads_created
     again = Lead.objects.get(email="bfoster@fabrikam.net")
-    assert again.pk == lead.pk and again.created_at == lead.created_at
-    assert again.import_job == second
+    assert (again.pk, again.created_at, again.updated_at) == (lead.pk, lead.created_at, lead.updated_at)
+    assert again.import_job == first  # nothing of the second import to undo on it
+    assert not LeadRevision.objects.filter(job=second).exists()
+    results = [r["outcome"] for b in second.batches.all() for r in b.results]
+    assert set(results) == {"unchanged"}
+
+
+def test_reimporting_a_changed_file_updates_instead_of_duplicating(import_file, tmp_path):
+    first = import_file(write_csv(tmp_path / "v1.csv", HEADER, people(3)))
+    changed = people(3)
+    changed[1][2] = "New Company"
+
+    second = import_file(write_csv(tmp_path / "v2.csv", HEADER, changed))
+
+    assert (second.leads_created, second.leads_updated, second.rows_unchanged) == (0, 1, 2)
+    lead = Lead.objects.get(email="person1@example.com")
+    assert lead.company == "New Company" and lead.import_job == second
+    assert Lead.objects.count() == first.leads_created == 3
 
 
 def test_email_case_and_space_variants_are_one_lead(import_file, tmp_path):
@@ -120,13 +138,52 @@ def test_email_case_and_space_variants_are_one_lead(import_file, tmp_path):
     assert Lead.objects.get().company == "Contoso AG"
 
 
-def test_rows_without_email_are_never_merged(import_file, tmp_path):
+def test_rows_without_email_are_never_merged_when_dedupe_without_email_is_off(
+    import_file, tmp_path, settings
+):
+    settings.DEDUPE_WITHOUT_EMAIL = False
     path = write_csv(tmp_path / "noemail.csv", HEADER, [["Bo", "Chen", "Fabrikam", "", ""]] * 3)
 
     job = import_file(path)
 
     assert job.leads_created == 3
     assert Lead.objects.filter(first_name="Bo").count() == 3
+
+
+def test_rows_without_email_match_by_name_and_company_in_the_same_file_and_later(import_file, tmp_path):
+    first = import_file(write_csv(tmp_path / "a.csv", HEADER, [["Bo", "Chen", "Fabrikam", "", ""]] * 3))
+    second = import_file(
+        write_csv(tmp_path / "b.csv", HEADER, [["bo", "CHEN", "fabrikam", "", "+1 415 555 0100"]])
+    )
+
+    assert (first.leads_created, first.rows_unchanged) == (1, 2)
+    lead = Lead.objects.get()
+    assert (second.leads_created, second.leads_updated) == (0, 1)
+    assert lead.phone == "+14155550100" and lead.first_name == "bo"
+    assert (
+        second.batches.get().results[0]["reason"] == "No email: matched by first name, last name and company."
+    )
+
+
+def test_a_row_without_email_matches_a_lead_by_its_phone(import_file, tmp_path):
+    import_file(
+        write_csv(tmp_path / "a.csv", HEADER, [["Ann", "Lee", "Acme", "ann@acme.example", "+1 415 555 0100"]])
+    )
+    second = import_file(
+        write_csv(tmp_path / "b.csv", HEADER, [["Ann", "Lee-Smith", "", "", "(415) 555-0100"]])
+    )
+
+    lead = Lead.objects.get()
+    assert lead.last_name == "Lee-Smith" and lead.email == "ann@acme.example"
+    assert second.batches.get().results[0]["reason"] == "No email: matched by phone."
+
+
+def test_rows_without_email_and_without_a_shared_key_stay_apart(import_file, tmp_path):
+    rows = [["Bo", "Chen", "Fabrikam", "", ""], ["Bo", "Chen", "Contoso", "", ""], ["Bo", "Chen", "", "", ""]]
+
+    job = import_file(write_csv(tmp_path / "apart.csv", HEADER, rows))
+
+    assert job.leads_created == 3
 
 
 def test_row_with_nothing_usable_is_skipped_with_reason(import_file, tmp_path):
@@ -216,7 +273,8 @@ def _split(tmp_path, rows: int = 30) -> ImportJob:
     return _start_and_split(write_csv(tmp_path / "leads.csv", HEADER, people(rows)))
 
 
-def test_redelivered_batch_task_changes_nothing(tmp_path):
+def test_redelivered_batch_task_changes_nothing(tmp_path, settings):
+    settings.STORE_CHUNK_BATCHES = 1  # one batch per task, as in DeepSeek mode
     job = _split(tmp_path)
     batch = job.batches.first()
 
@@ -243,7 +301,8 @@ def test_last_batch_finishes_the_job_exactly_once(tmp_path):
     assert job.completed_batches == job.total_batches == 3
 
 
-def test_cancel_skips_queued_batches_and_stays_cancelled(tmp_path):
+def test_cancel_skips_queued_batches_and_stays_cancelled(tmp_path, settings):
+    settings.STORE_CHUNK_BATCHES = 1  # one batch per task, as in DeepSeek mode
     job = _split(tmp_path)
     first = job.batches.order_by("batch_number").first()
     services.batch_standardize(batch_id=first.pk)
@@ -414,7 +473,8 @@ def test_model_cannot_inject_values_the_row_does_not_contain(import_file, tmp_pa
     import_file(path)
 
     assert not Lead.objects.filter(email="boss@attacker.example").exists()
-    assert set(Lead.objects.values_list("phone", flat=True)) == {""}
+    # The rows' own phones (their column is standardized here, not sent), never the invented one.
+    assert set(Lead.objects.values_list("phone", flat=True)) == {"+14155550000", "+14155550001"}
 
 
 # --- Concurrency (real threads, real connections) ---------------------------------------------
@@ -450,6 +510,7 @@ def test_concurrent_deepseek_calls_never_exceed_the_cap(tmp_path, fake_deepseek,
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_batches_with_the_same_emails_create_no_twins(tmp_path, settings):
     settings.LEAD_BATCH_SIZE = 10
+    settings.STORE_CHUNK_BATCHES = 1  # four tasks, one batch each, at the same moment
     shared = people(10, domain="twins.example")
     # Four batches holding the same ten people, processed at the same moment.
     job = _start_and_split(write_csv(tmp_path / "twins.csv", HEADER, shared * 4))
@@ -471,7 +532,9 @@ def test_concurrent_batches_with_the_same_emails_create_no_twins(tmp_path, setti
     job.refresh_from_db()
     assert job.status == ImportJob.Status.COMPLETED, job.error_message
     assert Lead.objects.count() == 10
-    assert (job.leads_created, job.leads_updated) == (10, 30)
+    # The repeats carry nothing new: unchanged, or updated-and-kept when a later copy was stored first.
+    assert job.leads_created == 10 and job.leads_updated + job.rows_unchanged == 30
+    assert job.rows_processed == 40
 
 
 @pytest.mark.django_db(transaction=True)
@@ -511,6 +574,25 @@ def test_import_leads_command_runs_the_pipeline_and_summarizes(samples, capsys):
     assert "simple_leads.csv: completed:" in out and "duplicates.csv: completed:" in out
     assert "2 created, 1 updated" in out
     assert ImportJob.objects.filter(status=ImportJob.Status.COMPLETED).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_import_leads_offline_uses_several_processes_and_stores_every_row_once(tmp_path, capsys, settings):
+    settings.IMPORT_PROCESSES = 2
+    settings.STORE_CHUNK_BATCHES = 3  # 30 batches: ten chunks for two processes to share
+    rows = people(300)
+    rows += [[f"Again{i}", *row[1:]] for i, row in enumerate(rows[:20])]  # later rows for 20 emails
+    path = write_csv(tmp_path / "both_cores.csv", HEADER, rows)
+
+    call_command("import_leads", str(path))
+
+    job = ImportJob.objects.get()
+    assert job.status == ImportJob.Status.COMPLETED, job.error_message
+    assert (job.total_rows, job.leads_created, job.rows_processed) == (320, 300, 320)
+    assert Lead.objects.count() == 300
+    assert set(job.batches.values_list("attempts", flat=True)) == {1}
+    assert Lead.objects.filter(first_name__startswith="Again").count() == 20  # the later rows won
+    assert "both_cores.csv: completed: 320 rows, 300 created" in capsys.readouterr().out
 
 
 def test_import_leads_command_fails_with_reason_for_a_bad_file(tmp_path, capsys):
@@ -557,7 +639,8 @@ def test_export_leads_writes_the_documented_header(import_file, samples, tmp_pat
         "source_row,created_at,updated_at"
     )
     assert len(lines) == Lead.objects.count() + 1
-    assert "'+441174960016" in text
+    # A phone is data, not a formula: exported as it is, so it reads back unchanged.
+    assert ",+441174960016," in text and "'+441174960016" not in text
 
 
 @pytest.mark.django_db(transaction=True)
@@ -685,7 +768,8 @@ def test_an_upload_left_uploading_by_a_dead_process_is_failed_by_the_sweeper():
     assert job.status == ImportJob.Status.FAILED and job.error_message == services.NOT_STORED
 
 
-def test_a_batch_left_running_in_a_cancelled_import_is_closed_so_undo_works(tmp_path):
+def test_a_batch_left_running_in_a_cancelled_import_is_closed_so_undo_works(tmp_path, settings):
+    settings.STORE_CHUNK_BATCHES = 1  # one batch per task, as in DeepSeek mode
     job = _split(tmp_path, rows=20)
     first, second = job.batches.order_by("batch_number")
     services.batch_standardize(batch_id=first.pk)
@@ -784,3 +868,163 @@ def test_problem_rows_csv_keeps_columns_named_like_our_metadata(import_file, tmp
     assert job.rows_skipped == 1
     assert lines[0] == "worksheet,row,outcome,reason," + ",".join(UNDERSCORE_HEADERS[2:])
     assert lines[1].startswith("meta,2,skipped,") and lines[1].endswith("only a note,r7,s9,my sheet,k1,p1")
+
+
+# --- Chunked stores and the write order across imports -----------------------------------------
+
+
+def test_offline_worker_stores_several_queued_batches_in_one_go(
+    tmp_path, settings, django_assert_max_num_queries
+):
+    settings.STORE_CHUNK_BATCHES = 3
+    job = _split(tmp_path, rows=70)  # 7 batches
+    first = job.batches.order_by("batch_number").first()
+
+    assert services.batch_standardize(batch_id=first.pk) == ImportBatch.Status.DONE
+
+    job.refresh_from_db()
+    statuses = list(job.batches.order_by("batch_number").values_list("status", flat=True))
+    assert statuses == ["done"] * 3 + ["queued"] * 4
+    assert (job.completed_batches, job.leads_created, Lead.objects.count()) == (3, 30, 30)
+    # The other two batches' own tasks find them taken and change nothing.
+    second = job.batches.order_by("batch_number")[1]
+    assert services.batch_standardize(batch_id=second.pk) == ImportBatch.Status.DONE
+    job.refresh_from_db()
+    assert job.completed_batches == 3
+    with django_assert_max_num_queries(30):  # one chunk of 3 batches: set-based, not per row
+        services.batch_standardize(batch_id=job.batches.order_by("batch_number")[3].pk)
+
+
+def test_a_row_of_an_earlier_upload_never_overwrites_a_later_uploads_row(tmp_path, settings):
+    settings.STORE_CHUNK_BATCHES = 1
+    earlier = _start_and_split(
+        write_csv(tmp_path / "earlier.csv", HEADER, [["Old", "Name", "Old Co", "ann@x.com", ""]])
+    )
+    later = _start_and_split(
+        write_csv(tmp_path / "later.csv", HEADER, [["New", "Name", "New Co", "ann@x.com", ""]])
+    )
+
+    # The later upload's batch happens to be stored first.
+    services.batch_standardize(batch_id=later.batches.get().pk)
+    services.batch_standardize(batch_id=earlier.batches.get().pk)
+
+    lead = Lead.objects.get()
+    assert (lead.first_name, lead.company, lead.import_job_id) == ("New", "New Co", later.pk)
+    result = earlier.batches.get().results[0]
+    assert (
+        result["outcome"] == "updated"
+        and result["reason"] == "A row of a later upload with the same email was kept."
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_overlapping_imports_at_once_keep_the_latest_upload_and_never_deadlock(tmp_path, settings):
+    # Four files sharing most of their emails, stored by four threads at once in chunks: no deadlock
+    # (PostgreSQL), no twin, and every lead ends with the values of the latest upload that holds it.
+    settings.STORE_CHUNK_BATCHES = 5
+    jobs = []
+    for number in range(4):
+        rows = [
+            [f"V{number}", f"Last{i}", f"Company {number}", f"p{i}@overlap.example", ""] for i in range(60)
+        ]
+        if number % 2:
+            rows.reverse()  # other files list the same people in another order
+        jobs.append(_start_and_split(write_csv(tmp_path / f"f{number}.csv", HEADER, rows)))
+    batch_ids = [[str(b) for b in job.batches.order_by("?").values_list("id", flat=True)] for job in jobs]
+    barrier = threading.Barrier(4)
+    errors = []
+
+    def worker(ids):
+        try:
+            barrier.wait()
+            for batch_id in ids:
+                services.batch_standardize(batch_id=batch_id)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(ids,)) for ids in reversed(batch_ids)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    for job in jobs:
+        job.refresh_from_db()
+        assert job.status == ImportJob.Status.COMPLETED, job.error_message
+        assert job.rows_processed == 60
+    assert Lead.objects.count() == 60
+    assert set(Lead.objects.values_list("first_name", "import_job_id")) == {("V3", jobs[3].pk)}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_live_worker_keeps_renewing_its_batch_lease(tmp_path, fake_deepseek, settings):
+    # A short lease finds a dead worker's batch within a minute; a live one renews it, however long
+    # its model call takes, so it is never taken over.
+    settings.BATCH_LEASE_SECONDS = 1
+    settings.BATCH_HEARTBEAT_SECONDS = 0.1
+    fake_deepseek.latency = 1.5
+    settings.DEEPSEEK_READ_TIMEOUT = 5.0
+    job = _split(tmp_path, rows=10)
+    batch = job.batches.get()
+    worker = threading.Thread(
+        target=lambda: (services.batch_standardize(batch_id=batch.pk), connection.close())
+    )
+    worker.start()
+    leases, taken_over = [], []
+    deadline = time.monotonic() + 10
+    while worker.is_alive() and time.monotonic() < deadline:
+        current = ImportBatch.objects.get(pk=batch.pk)
+        if current.status == ImportBatch.Status.RUNNING:
+            leases.append(current.lease_until)
+            taken_over.append(services.imports_sweep())
+        time.sleep(0.2)
+    worker.join()
+
+    batch.refresh_from_db()
+    assert batch.status == ImportBatch.Status.DONE and batch.attempts == 1
+    assert len(set(leases)) >= 3 and max(leases) > min(leases) + timedelta(seconds=0.5)
+    assert set(taken_over) == {0}
+
+
+def test_a_file_that_cannot_be_read_is_deleted_from_storage(import_file, tmp_path, settings):
+    path = tmp_path / "header_only.csv"
+    path.write_text("First Name,Email\n")
+
+    job = import_file(path)
+
+    assert job.status == ImportJob.Status.FAILED and "no leads under it" in job.error_message
+    assert not job.file
+    assert not any((Path(settings.MEDIA_ROOT)).rglob("header_only*"))
+
+
+def test_a_rejected_file_is_kept_when_the_retention_setting_says_so(import_file, tmp_path, settings):
+    settings.KEEP_REJECTED_UPLOADS = True
+    path = tmp_path / "header_only.csv"
+    path.write_text("First Name,Email\n")
+
+    job = import_file(path)
+
+    assert job.status == ImportJob.Status.FAILED
+    assert job.file and job.file.storage.exists(job.file.name)
+
+
+def test_an_import_keeps_a_value_a_person_edited_and_says_so(import_file, tmp_path, importer):
+    from leads.editing import lead_update
+
+    import_file(write_csv(tmp_path / "v1.csv", HEADER, people(2)))
+    lead = Lead.objects.get(email="person0@example.com")
+    lead_update(lead=lead, user=importer, values={"company": "Edited By Hand"})
+    changed = people(2)
+    changed[0][0] = "Newfirst"  # not edited by a person: the import may change it
+    changed[0][2] = "Company From File"
+
+    second = import_file(write_csv(tmp_path / "v2.csv", HEADER, changed))
+
+    lead.refresh_from_db()
+    assert (lead.company, lead.first_name) == ("Edited By Hand", "Newfirst")
+    assert (second.leads_updated, second.rows_unchanged, second.rows_kept_edits) == (1, 1, 1)
+    result = second.batches.get().results[0]
+    assert result["outcome"] == "updated" and result["reason"] == "Kept what a person edited: company."

@@ -129,7 +129,8 @@ def test_second_undo_is_refused(imported):
         undo.import_undo(job=job)
 
 
-def test_undo_of_a_running_import_is_refused_until_it_is_cancelled(tmp_path):
+def test_undo_of_a_running_import_is_refused_until_it_is_cancelled(tmp_path, settings):
+    settings.STORE_CHUNK_BATCHES = 1  # one batch stored, the other still queued
     path = write_csv(tmp_path / "running.csv", HEADER, people(20))
     with path.open("rb") as handle:
         job = services.import_start(file=File(handle), filename="running.csv", enqueue=False)

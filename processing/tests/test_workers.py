@@ -226,6 +226,8 @@ def test_killed_batch_cluster_is_recovered_without_duplicates(workers, leads_csv
             DEEPSEEK_CONNECT_TIMEOUT="0.5",
             DEEPSEEK_READ_TIMEOUT="1.5",
             BATCH_LEASE_SECONDS="3",
+            BATCH_HEARTBEAT_SECONDS="1",
+            STALLED_JOB_SECONDS="3",
         )
         job_id = group.upload(leads_csv)
         group.start()
@@ -245,11 +247,10 @@ def test_killed_batch_cluster_is_recovered_without_duplicates(workers, leads_csv
         assert ImportJob.objects.get(pk=job_id).status == ImportJob.Status.PROCESSING
         group.start("deepseek")
 
-        # The dead workers' LLM permits come back when their leases run out (about 7 s here). In
-        # production the sweeper's 600 s batch lease is far longer than that 130 s permit lease;
-        # with the 3 s batch lease of this test, sweeping earlier would only pile up claims of
-        # batches waiting for a permit. So: wait for the permits, then sweep as the minute
-        # schedule would, just more often.
+        # The dead workers' LLM permits come back when their leases run out (about 7 s here); with
+        # the 3 s batch lease of this test, sweeping earlier would only pile up claims of batches
+        # waiting for a permit. So: wait for the permits, then sweep as the minute schedule would,
+        # just more often.
         wait_until(
             lambda: not LlmSlot.objects.exclude(holder="").filter(lease_until__gte=timezone.now()).exists(),
             45,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -12,11 +13,11 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, connections
 
 from llm import client
 from processing import services, tasks
-from processing.models import ImportJob
+from processing.models import ImportBatch, ImportJob
 
 
 def _run_batch(batch_id: str) -> str:
@@ -24,6 +25,27 @@ def _run_batch(batch_id: str) -> str:
         return tasks.batch_standardize(batch_id)
     finally:
         connection.close()  # each pool thread has its own connection
+
+
+def _drain(job_id: str, tries: int) -> None:
+    """Run the batch task for the first still-queued batch of the job until none is left. Each task
+    stores a chunk of queued batches (STORE_CHUNK_BATCHES), so this hands over one batch a chunk;
+    several processes can drain one job side by side (each claim takes different batches)."""
+    pending = ImportBatch.objects.filter(job_id=job_id, status=ImportBatch.Status.QUEUED).order_by(
+        "batch_number"
+    )
+    for _ in range(tries):  # each claim uses an attempt: this bounds the loop
+        batch_id = pending.values_list("pk", flat=True).first()
+        if batch_id is None:
+            return
+        tasks.batch_standardize(str(batch_id))
+
+
+def _drain_in_child(job_id: str, tries: int) -> None:
+    try:
+        _drain(job_id, tries)
+    finally:
+        connections.close_all()
 
 
 class Command(BaseCommand):
@@ -76,12 +98,21 @@ class Command(BaseCommand):
             return services.import_start(file=File(handle, name=path.name), filename=path.name, enqueue=queue)
 
     def _run(self, job: ImportJob, batch_ids: list) -> None:
-        if not client.is_configured():
-            # The offline standardizer is CPU-bound: threads would only contend for the GIL.
-            for number, batch_id in enumerate(batch_ids):
-                tasks.batch_standardize(str(batch_id))
-                if number % 20 == 0:
+        tries = len(batch_ids) * services.MAX_BATCH_ATTEMPTS
+        processes = min(settings.IMPORT_PROCESSES, -(-len(batch_ids) // settings.STORE_CHUNK_BATCHES))
+        if not client.is_configured() and processes > 1:
+            # The offline standardizer is CPU-bound: threads would only contend for the GIL, processes
+            # use every core. Forked after closing our connections; each child opens its own.
+            connections.close_all()
+            context = multiprocessing.get_context("fork")
+            with context.Pool(processes) as pool:
+                done = pool.starmap_async(_drain_in_child, [(str(job.pk), tries)] * processes)
+                while not done.ready():
                     self._progress(job)
+                    done.wait(0.5)
+                done.get()  # re-raise a crash instead of hiding it
+        elif not client.is_configured():
+            _drain(str(job.pk), tries)
         else:
             # Threads wait on the model; the LLM permits, not the pool size, bound the calls in flight.
             close_old_connections()
@@ -116,7 +147,7 @@ class Command(BaseCommand):
             return 1
         self.stdout.write(
             f"{path}: {job.get_status_display().lower()}: {job.total_rows} rows, {job.leads_created} created, "
-            f"{job.leads_updated} updated, {job.rows_skipped} skipped, {job.failed_batches} failed batches, "
+            f"{job.leads_updated} updated, {job.rows_unchanged} unchanged, {job.rows_skipped} skipped, {job.failed_batches} failed batches, "
             f"{job.llm_calls} LLM calls, {job.prompt_tokens + job.completion_tokens} tokens (job {job.pk})"
         )
         for warning in job.warnings:

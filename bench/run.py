@@ -49,6 +49,8 @@ DESIGN_FACTS = {
     "csv_pandas_c_engine_s": 0.04,
 }
 DEEPSEEK_LATENCY_S = 1.0
+# Column mode sends a few rows of some batches: a shorter latency keeps its 100k-row run to minutes.
+COLUMN_MODE_LATENCY_S = 0.2
 DEEPSEEK_CONCURRENCY = 5
 RSS_RATIO_TARGET = 1.5
 # DEBUG=1 by default (no SECRET_KEY needed). With DEBUG on, Django keeps the last 9,000 SQL statements
@@ -288,6 +290,7 @@ class ChildRun:
     stdout: str
     stderr_tail: str
     timed_out: bool = False
+    cpu_seconds: float = 0.0  # user + system time of the command itself
 
 
 @dataclass
@@ -317,7 +320,8 @@ class ImportRun:
 
 _SUMMARY = re.compile(
     r": (?P<status>[a-z ]+): (?P<rows>\d+) rows, (?P<created>\d+) created, (?P<updated>\d+) updated, "
-    r"(?P<skipped>\d+) skipped, (?P<failed>\d+) failed batches, (?P<calls>\d+) LLM calls"
+    r"(?:(?P<unchanged>\d+) unchanged, )?(?P<skipped>\d+) skipped, (?P<failed>\d+) failed batches, "
+    r"(?P<calls>\d+) LLM calls"
 )
 
 
@@ -332,7 +336,8 @@ signal.signal(signal.SIGTERM, signal.SIG_IGN)
 pid = os.posix_spawn(argv[0], argv, os.environ, setsigdef=(signal.SIGTERM,))
 _, status, usage = os.wait4(pid, 0)
 with open(report, "w") as file:
-    json.dump({"maxrss_kb": usage.ru_maxrss, "exit": os.waitstatus_to_exitcode(status)}, file)
+    json.dump({"maxrss_kb": usage.ru_maxrss, "exit": os.waitstatus_to_exitcode(status),
+               "cpu_s": usage.ru_utime + usage.ru_stime}, file)
 """
 
 
@@ -381,6 +386,7 @@ def run_child(argv: list[str], env: dict[str, str], logs: Path, timeout: float |
         stdout=out_path.read_text(errors="replace"),
         stderr_tail="\n".join(stderr[-15:]),
         timed_out=timed_out,
+        cpu_seconds=report.get("cpu_s", 0.0),
     )
 
 
@@ -391,7 +397,7 @@ def db_progress(database: Path) -> dict:
     connection = sqlite3.connect(database, timeout=20)
     try:
         job = connection.execute(
-            "SELECT leads_created, leads_updated, rows_skipped, rows_failed FROM processing_importjob"
+            "SELECT leads_created, leads_updated, rows_skipped, rows_failed, rows_unchanged FROM processing_importjob"
         ).fetchone()
         stamps = [
             dt.datetime.fromisoformat(value)
@@ -511,8 +517,19 @@ def parse_only(path: Path) -> dict:
 # --- DeepSeek mode ------------------------------------------------------------------------------------
 
 
-def deepseek_bench(path: Path, rows: int, work: Path, timeout: float) -> dict:
+def deepseek_bench(
+    path: Path,
+    rows: int,
+    work: Path,
+    timeout: float,
+    *,
+    mode: str = "rows",
+    latency: float = DEEPSEEK_LATENCY_S,
+) -> dict:
+    """Import `path` through the CLI against the fake DeepSeek server (DEEPSEEK_MODE=`mode`, every call
+    `latency` s) and count what was sent: (system + user) characters over every request, per lead."""
     from llm.fake_server import FakeDeepSeek
+    from processing.standardize import SYSTEM_PROMPT
 
     class TimedFake(FakeDeepSeek):
         """Also records when the first call arrived and the last one left."""
@@ -532,9 +549,9 @@ def deepseek_bench(path: Path, rows: int, work: Path, timeout: float) -> dict:
             with self._times_lock:
                 self.last_leave = time.perf_counter()
 
-    with TimedFake(latency=DEEPSEEK_LATENCY_S) as fake:
+    with TimedFake(latency=latency) as fake:
         run = import_file(
-            "DeepSeek (fake, 1 s latency)",
+            f"DeepSeek {mode} mode (fake, {latency:g} s latency)",
             path,
             rows,
             work,
@@ -542,35 +559,106 @@ def deepseek_bench(path: Path, rows: int, work: Path, timeout: float) -> dict:
             DEEPSEEK_API_KEY=fake.api_key,
             DEEPSEEK_BASE_URL=fake.base_url,
             DEEPSEEK_CONCURRENCY=str(DEEPSEEK_CONCURRENCY),
+            DEEPSEEK_MODE=mode,
         )
         requests = [body for body in fake.requests if isinstance(body, dict)]
         peak = fake.peak_concurrency
         llm_phase = (fake.last_leave - fake.first_enter) if fake.first_enter and fake.last_leave else 0.0
 
-    systems, users, leads_sent = [], [], 0
+    systems, users, leads_sent, role_requests = [], [], 0, 0
     for body in requests:
         messages = {m.get("role"): m.get("content") or "" for m in body.get("messages") or []}
-        systems.append(len(messages.get("system", "")))
+        systems.append(messages.get("system", ""))
         users.append(len(messages.get("user", "")))
         with contextlib.suppress(ValueError, KeyError, TypeError):
-            leads_sent += len(json.loads(messages.get("user", ""))["leads"])
+            sent = json.loads(messages.get("user", ""))
+            if "samples" in sent:  # column mode's one call per sheet
+                role_requests += 1
+            else:
+                leads_sent += sum(len(part["rows"]) for part in sent["sheets"])
+    batch_systems = [len(text) for text in systems if text == SYSTEM_PROMPT]
     batches = -(-rows // 10)
-    limit = DEEPSEEK_CONCURRENCY * 10 / DEEPSEEK_LATENCY_S
+    limit = DEEPSEEK_CONCURRENCY * 10 / latency
     return {
+        "mode": mode,
+        "latency_s": latency,
         "import": asdict(run),
         "requests": len(requests),
+        "role_requests": role_requests,
         "batches": batches,
         "leads_sent": leads_sent,
-        "ideal_seconds": round(batches / DEEPSEEK_CONCURRENCY * DEEPSEEK_LATENCY_S, 1),
+        "leads_sent_share": round(leads_sent / rows, 4) if rows else 0.0,
+        "ideal_seconds": round(batches / DEEPSEEK_CONCURRENCY * latency, 1),
         "limit_leads_per_s": limit,
         "llm_phase_seconds": round(llm_phase, 2),
         "llm_phase_leads_per_s": round(rows / llm_phase, 1) if llm_phase else 0.0,
         "peak_concurrency": peak,
-        "prompt_chars_per_lead": round((sum(systems) + sum(users)) / rows, 1) if rows else 0.0,
-        "system_chars_per_request": round(sum(systems) / len(systems), 1) if systems else 0.0,
-        "system_prompt_identical": len(set(systems)) <= 1,
+        "prompt_chars_per_lead": round((sum(map(len, systems)) + sum(users)) / rows, 1) if rows else 0.0,
+        "system_chars_per_request": round(sum(batch_systems) / len(batch_systems), 1)
+        if batch_systems
+        else 0.0,
+        "system_prompt_identical": len(set(systems)) <= 1 + bool(role_requests),
         "user_chars_per_lead": round(sum(users) / rows, 1) if rows else 0.0,
     }
+
+
+def print_deepseek_report(ds: dict) -> None:
+    run = ds["import"]
+    latency = ds["latency_s"]
+    print(
+        f"3. DeepSeek {ds['mode']} mode vs fake server ({latency:g} s latency, "
+        f"DEEPSEEK_CONCURRENCY={DEEPSEEK_CONCURRENCY}, {run['rows']:,} rows = {ds['batches']} batches)"
+    )
+    print(
+        _row(
+            "end-to-end time", f"{run['seconds']:.1f} s", f"ideal {ds['ideal_seconds']:g} s; {_verdict(run)}"
+        )
+    )
+    share = run["leads_per_s"] / ds["limit_leads_per_s"] if ds["limit_leads_per_s"] else 0.0
+    print(
+        _row(
+            "end-to-end throughput",
+            _rate(run),
+            f"limit {ds['limit_leads_per_s']:g} leads/s ({share:.0%})",
+        )
+    )
+    print(
+        _row(
+            "LLM phase (first call → last reply)",
+            f"{ds['llm_phase_seconds']:.1f} s = {ds['llm_phase_leads_per_s']:.1f} leads/s",
+            f"limit {ds['limit_leads_per_s']:g} leads/s",
+        )
+    )
+    peak_ok = "ok" if ds["peak_concurrency"] <= DEEPSEEK_CONCURRENCY else "OVER THE CAP"
+    print(
+        _row(
+            "peak concurrent calls",
+            f"{ds['peak_concurrency']}",
+            f"must be ≤ {DEEPSEEK_CONCURRENCY} ({peak_ok})",
+        )
+    )
+    if ds["mode"] == "columns":
+        print(_row("column-role requests", f"{ds['role_requests']}", "one per sheet"))
+    print(_row("requests sent", f"{ds['requests']}", f"batches {ds['batches']} (more = retries)"))
+    target = "target ≤ 5 %" if ds["mode"] == "columns" else "every row"
+    print(_row("rows sent to the model", f"{ds['leads_sent']:,} = {ds['leads_sent_share']:.1%}", target))
+    chars_target = "≤ 20" if ds["mode"] == "columns" else "≤ 100 (was 321)"
+    print(
+        _row(
+            "prompt chars per lead",
+            f"{ds['prompt_chars_per_lead']:.1f}",
+            f"(system + user) / leads, target {chars_target}",
+        )
+    )
+    print(
+        _row(
+            "system prompt chars per request",
+            f"{ds['system_chars_per_request']:.0f}",
+            "identical every request" if ds["system_prompt_identical"] else "VARIES between requests",
+        )
+    )
+    print(_row("user chars per lead", f"{ds['user_chars_per_lead']:.1f}"))
+    print(_row("peak RSS", f"{run['peak_rss_mb']:.0f} MB"))
 
 
 # --- Report ---------------------------------------------------------------------------------------------
@@ -656,50 +744,16 @@ def print_report(results: dict) -> None:
     verdict = "ok" if memory["ratio"] < RSS_RATIO_TARGET else "ABOVE TARGET"
     print(_row("ratio large/small", f"{memory['ratio']:.2f}x", f"target < {RSS_RATIO_TARGET} ({verdict})"))
 
-    ds = results["deepseek"]
-    run = ds["import"]
-    print(
-        f"3. DeepSeek mode vs fake server ({DEEPSEEK_LATENCY_S:g} s latency, "
-        f"DEEPSEEK_CONCURRENCY={DEEPSEEK_CONCURRENCY}, {run['rows']:,} rows = {ds['batches']} batches)"
-    )
-    print(
-        _row(
-            "end-to-end time",
-            f"{run['seconds']:.1f} s",
-            f"ideal {ds['ideal_seconds']:g} s; {_verdict(run)}",
-        )
-    )
-    print(_row("end-to-end throughput", _rate(run), f"limit {ds['limit_leads_per_s']:g} leads/s"))
-    print(
-        _row(
-            "LLM phase (first call → last reply)",
-            f"{ds['llm_phase_seconds']:.1f} s = {ds['llm_phase_leads_per_s']:.1f} leads/s",
-            f"limit {ds['limit_leads_per_s']:g} leads/s",
-        )
-    )
-    peak_ok = "ok" if ds["peak_concurrency"] <= DEEPSEEK_CONCURRENCY else "OVER THE CAP"
-    print(
-        _row(
-            "peak concurrent calls",
-            f"{ds['peak_concurrency']}",
-            f"must be ≤ {DEEPSEEK_CONCURRENCY} ({peak_ok})",
-        )
-    )
-    print(_row("requests sent", f"{ds['requests']}", f"batches {ds['batches']} (more = retries)"))
-    print(_row("prompt chars per lead", f"{ds['prompt_chars_per_lead']:.0f}", "(system + user) / leads"))
-    print(
-        _row(
-            "system prompt chars per request",
-            f"{ds['system_chars_per_request']:.0f}",
-            "identical every request" if ds["system_prompt_identical"] else "VARIES between requests",
-        )
-    )
-    print(_row("user chars per lead", f"{ds['user_chars_per_lead']:.0f}"))
-    print(_row("peak RSS", f"{run['peak_rss_mb']:.0f} MB"))
+    for ds in results["deepseek_runs"]:
+        print_deepseek_report(ds)
     print()
     print(
         f"Total bench time {meta['total_seconds']:.0f} s (import timeout {meta['timeout_s']:g} s); JSON: {OUT_DIR.relative_to(ROOT) / 'results.json'}"
     )
+
+
+class _DeepSeekOnly(Exception):
+    """--deepseek-only: the DeepSeek runs are done, skip the rest."""
 
 
 # --- Main --------------------------------------------------------------------------------------------------
@@ -714,6 +768,11 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         help="stop an import after this many seconds and report it as not completed "
         "(default 300; 120 with --quick)",
+    )
+    parser.add_argument(
+        "--deepseek-only",
+        action="store_true",
+        help="only the DeepSeek section (rows mode and column mode against the fake server)",
     )
     parser.add_argument(
         "--no-debug",
@@ -765,6 +824,17 @@ def main(argv: list[str] | None = None) -> int:
         write_xlsx(xlsx, xlsx_rows, seed=SEED + 1)
         write_csv(csv_deepseek, deepseek_rows, seed=SEED + 2)
 
+        print(f"DeepSeek rows mode, {deepseek_rows:,} rows against the fake server …", flush=True)
+        deepseek = deepseek_bench(csv_deepseek, deepseek_rows, work, timeout)
+        print(f"DeepSeek column mode, {large:,} rows against the fake server …", flush=True)
+        # One batch a transaction (the workers chunk only offline): slower than an offline import.
+        deepseek_columns = deepseek_bench(
+            csv_large, large, work, timeout * 3, mode="columns", latency=COLUMN_MODE_LATENCY_S
+        )
+        deepseek_runs = [deepseek, deepseek_columns]
+        if args.deepseek_only:
+            raise _DeepSeekOnly
+
         print("Parse only (in process) …", flush=True)
         parse = [{"file": p.name, **parse_only(p)} for p in (csv_large, xlsx)]
 
@@ -773,8 +843,6 @@ def main(argv: list[str] | None = None) -> int:
             return asdict(import_file(label, path, rows, work, timeout=timeout))
 
         small_run = offline("offline CSV (small)", csv_small, small)
-        print(f"DeepSeek mode, {deepseek_rows:,} rows against the fake server …", flush=True)
-        deepseek = deepseek_bench(csv_deepseek, deepseek_rows, work, timeout)
         large_run = offline("offline CSV", csv_large, large)
         xlsx_run = offline("offline XLSX", xlsx, xlsx_rows)
         imports = [large_run, xlsx_run, small_run]
@@ -795,7 +863,13 @@ def main(argv: list[str] | None = None) -> int:
                 "small_import": small_run,
             },
             "deepseek": deepseek,
+            "deepseek_columns": deepseek_columns,
+            "deepseek_runs": deepseek_runs,
         }
+    except _DeepSeekOnly:
+        imports = []
+        results = {"meta": meta, "deepseek": deepseek, "deepseek_columns": deepseek_columns}
+        results["deepseek_runs"] = deepseek_runs
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -803,20 +877,25 @@ def main(argv: list[str] | None = None) -> int:
     meta["total_seconds"] = round(time.perf_counter() - began, 1)
 
     OUT_DIR.mkdir(parents=True, exist_ok=True)
-    (OUT_DIR / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    print_report(results)
+    name = "results-deepseek.json" if args.deepseek_only else "results.json"
+    (OUT_DIR / name).write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    if args.deepseek_only:
+        for run in deepseek_runs:
+            print_deepseek_report(run)
+    else:
+        print_report(results)
 
-    problems = [run for run in [*imports, deepseek["import"]] if not run["completed"]]
+    problems = [run for run in [*imports, *(ds["import"] for ds in deepseek_runs)] if not run["completed"]]
     for run in problems:
         print(f"\nFAILED: {run['label']} ({run['file']}) did not complete: {run['error']}", file=sys.stderr)
-    if deepseek["peak_concurrency"] > DEEPSEEK_CONCURRENCY:
+    over = [ds for ds in deepseek_runs if ds["peak_concurrency"] > DEEPSEEK_CONCURRENCY]
+    for ds in over:
         print(
-            f"\nFAILED: {deepseek['peak_concurrency']} DeepSeek calls were in flight at once "
+            f"\nFAILED: {ds['peak_concurrency']} DeepSeek calls were in flight at once in {ds['mode']} mode "
             f"(DEEPSEEK_CONCURRENCY={DEEPSEEK_CONCURRENCY}).",
             file=sys.stderr,
         )
-        return 1
-    return 1 if problems else 0
+    return 1 if problems or over else 0
 
 
 if __name__ == "__main__":

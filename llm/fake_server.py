@@ -1,9 +1,12 @@
 """A small OpenAI-compatible chat completions server for tests and benchmarks.
 
 It runs in the test process on a real socket, so the HTTP client, its retries and its timeouts are
-exercised for real. By default it answers like a well-behaved DeepSeek: it parses the {"leads": [...]}
-user message and standardizes its rows ({"worksheet": …, "cells": {header: value}}) with `responder`
-(the offline standardizer unless told otherwise). Faults are scripted per request with `fail_next`; `latency` slows every request down.
+exercised for real. By default it answers like a well-behaved DeepSeek: it reads the rows of the
+{"sheets": [{"roles": …, "columns": […], "rows": [[…]]}]} user message (README, "DeepSeek wire
+contract") as {"cells": {header: value}, "roles": {header: hint}} dicts and standardizes them with
+`responder` (the offline rules with those hints, unless told otherwise); a column-role request
+({"sheet": …, "columns": […], "samples": [[…]]}) is answered by `roles_responder` (the offline
+standardizer's roles for those samples). Faults are scripted per request with `fail_next`; `latency` slows every request down.
 Other callers (the chatbot) set `reply_with(fn)`: fn(request_body) returns the reply's JSON object
 (or a string sent as the content verbatim), and the leads contract is not involved.
 
@@ -27,6 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 Responder = Callable[[list[dict]], list[dict]]
+RolesResponder = Callable[[dict], dict]
 Replier = Callable[[dict], "dict | str"]
 
 FAULT_KINDS = frozenset(
@@ -61,12 +65,35 @@ ERROR_BODIES: dict[int, tuple[str, str]] = {
 
 
 def _default_responder(rows: list[dict]) -> list[dict]:
-    """The offline standardizer on the wire rows ({"worksheet": …, "cells": {…}}). Imported late: the
+    """The offline rules on the rows as sent, honouring the roles sent with them. Imported late: the
     client this server fakes does not depend on the standardizer, and tests can pass their own."""
-    from processing.parsing import SourceRow
-    from processing.standardize import offline_standardize
+    from processing.standardize import standardize_as_sent
 
-    return offline_standardize([SourceRow(row["worksheet"], 0, row["cells"]) for row in rows])
+    return [standardize_as_sent(row["cells"], row.get("roles") or {}) for row in rows]
+
+
+def _default_roles_responder(request: dict) -> dict:
+    """The offline standardizer's column roles for the request's headers and sample rows."""
+    from processing.column_mode import offline_roles_answer
+
+    return offline_roles_answer(request)
+
+
+def wire_rows(request: dict) -> list[dict]:
+    """The rows of a batch request, in order, as {"cells": {header: value}, "roles": {header: hint}}."""
+    if "leads" in request:  # the earlier one-object-per-row shape
+        return [{"cells": row.get("cells") or {}, "roles": {}} for row in request["leads"]]
+    rows = []
+    for part in request["sheets"]:
+        columns, hints = part["columns"], part.get("roles") or {}
+        for values in part["rows"]:
+            cells = {
+                header: value
+                for header, value in zip(columns, values, strict=False)
+                if value not in ("", None)
+            }
+            rows.append({"cells": cells, "roles": hints})
+    return rows
 
 
 class _Server(ThreadingHTTPServer):
@@ -144,11 +171,14 @@ class _Handler(BaseHTTPRequestHandler):
                 reply = fake.reply(body)
                 payload = reply if isinstance(reply, str) else json.dumps(reply, ensure_ascii=False)
             else:
-                rows = json.loads(user)["leads"]
-                leads = fake.responder(rows)
-                if kind == "wrong_count":
-                    leads = leads[:-1]
-                payload = json.dumps({"leads": leads}, ensure_ascii=False)
+                request = json.loads(user)
+                if "samples" in request:
+                    payload = json.dumps(fake.roles_responder(request), ensure_ascii=False)
+                else:
+                    leads = fake.responder(wire_rows(request))
+                    if kind == "wrong_count":
+                        leads = leads[:-1]
+                    payload = json.dumps({"leads": leads}, ensure_ascii=False)
         except Exception as exc:  # report it to the client, as a real server would
             self._send_json(500, _error_body(f"fake responder failed: {exc!r}", "server_error"))
             return
@@ -224,11 +254,13 @@ class FakeDeepSeek:
         *,
         api_key: str = "test-key",
         responder: Responder | None = None,
+        roles_responder: RolesResponder | None = None,
         latency: float = 0.0,
         hang_seconds: float = 30.0,
     ) -> None:
         self.api_key = api_key
         self.responder: Responder = responder or _default_responder
+        self.roles_responder: RolesResponder = roles_responder or _default_roles_responder
         self.reply: Replier | None = None
         self.latency = latency
         # "timeout" faults hang this long, far beyond any test's read timeout; stop() cuts it short.

@@ -74,13 +74,20 @@ def test_request_body_follows_the_wire_contract(fake: FakeDeepSeek, settings) ->
     assert system == {"role": "system", "content": SYSTEM_PROMPT}
     assert "json" in SYSTEM_PROMPT
     assert user["role"] == "user"
-    expected_leads = [
-        {"worksheet": "Fair 2025", "cells": {"Name": "Ann Lee", "E-mail": "ann@example.com"}},
-        {"worksheet": "Fair 2025", "cells": {"Nom complet": "Jörg Müller", "Société": "東京商事"}},
-    ]
-    assert user["content"] == json.dumps({"leads": expected_leads}, ensure_ascii=False)
-    assert "東京商事" in user["content"]
+    # "Name" alone could be a first, last or full name: the hint says which. The email column is
+    # standardized here, so it is not sent; empty cells are "", trailing ones cut.
+    expected = {
+        "sheets": [
+            {
+                "roles": {"Name": "fullName"},
+                "columns": ["Name", "Nom complet", "Société"],
+                "rows": [["Ann Lee"], ["", "Jörg Müller", "東京商事"]],
+            }
+        ]
+    }
+    assert user["content"] == json.dumps(expected, ensure_ascii=False, separators=(",", ":"))
     assert '"row"' not in user["content"] and '"seq"' not in user["content"]
+    assert "Fair 2025" not in user["content"]
 
 
 def test_columns_named_like_metadata_are_sent_as_cells(fake: FakeDeepSeek) -> None:
@@ -89,7 +96,8 @@ def test_columns_named_like_metadata_are_sent_as_cells(fake: FakeDeepSeek) -> No
     standardize_rows([SourceRow("Fair", 2, cells, seq=1)])
 
     sent = json.loads(fake.requests[0]["messages"][1]["content"])
-    assert sent == {"leads": [{"worksheet": "Fair", "cells": cells}]}
+    assert sent["sheets"][0]["columns"] == list(cells)
+    assert sent["sheets"][0]["rows"] == [list(cells.values())]
 
 
 def test_success_returns_leads_and_usage(fake: FakeDeepSeek) -> None:

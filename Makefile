@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PG_URL ?= postgres://postgres@127.0.0.1:5432/easycrm
 export PYTHONUNBUFFERED := 1
 
-.PHONY: check-clean run test test-sqlite test-integration test-postgres test-browser postgres bench bench-smoke lint setup migrate
+.PHONY: check-clean run serve test test-sqlite test-integration test-postgres test-browser postgres bench bench-smoke lint setup migrate
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,32 @@ run: migrate
 	Q_CLUSTER_NAME=deepseek $(PY) manage.py qcluster & \
 	$(VENV)/bin/gunicorn easycrm.wsgi --bind 127.0.0.1:8000 --workers 2 --threads 4 --access-logfile - & \
 	wait
+
+# For a team (docs/deployment.md): the same processes, configured only by the environment (SECRET_KEY,
+# ALLOWED_HOSTS, DATABASE_URL, REDIS_URL, S3_*, HTTPS, …); nothing is generated or defaulted here.
+# SERVE picks the parts this machine runs, e.g. SERVE=web on web machines, SERVE=deepseek on workers;
+# MIGRATE=0 on all machines but one. Ctrl-C (or SIGTERM) stops all of them, and so does the end of any
+# one (exiting with its status), so a supervisor restarts the set.
+SERVE ?= web default deepseek
+MIGRATE ?= 1
+BIND ?= 0.0.0.0:8000
+serve: SHELL := /bin/bash
+serve: setup
+	@test -n "$$SECRET_KEY" || { echo "make serve: set SECRET_KEY and the rest of the environment (docs/deployment.md)" >&2; exit 1; }
+	@if [ "$(MIGRATE)" = 1 ]; then $(PY) manage.py migrate --noinput; fi
+	@$(PY) manage.py collectstatic --noinput --verbosity 0
+	@echo "Easy CRM: $(SERVE)"
+	@# Each part in its own session, stopped by a SIGTERM to its leader only: a signal to a whole
+	@# qcluster process group kills its sentinel first, and the leader then hangs.
+	@pids=; trap 'kill -TERM $$pids 2>/dev/null; wait' INT TERM; \
+	for part in $(SERVE); do case $$part in \
+	  web) setsid $(VENV)/bin/gunicorn easycrm.wsgi --bind $(BIND) --workers $${WEB_CONCURRENCY:-4} \
+	         --threads $${WEB_THREADS:-4} --access-logfile - & ;; \
+	  default) setsid $(PY) manage.py qcluster & ;; \
+	  deepseek) Q_CLUSTER_NAME=deepseek setsid $(PY) manage.py qcluster & ;; \
+	  *) echo "make serve: unknown part '$$part' (web, default, deepseek)" >&2; kill -TERM $$pids 2>/dev/null; exit 2 ;; \
+	esac; pids="$$pids $$!"; done; \
+	wait -n; status=$$?; kill -TERM $$pids 2>/dev/null; wait; exit $$status
 
 # Lint (ruff format --check + ruff check), the whole suite on SQLite (fast tests, then the integration
 # tests), again on PostgreSQL (started here if it is not running), then the browser tests. Those run on SQLite only: what they
@@ -66,12 +92,16 @@ postgres:
 
 bench: setup postgres
 	$(PY) bench/run.py --no-debug
+	$(PY) bench/bulk.py
 	$(PY) bench/table.py
+	$(PY) bench/quality.py ../shared/external/
 
 # Small sizes of every benchmark, run by `make test` so they cannot rot.
 bench-smoke: setup postgres
 	$(PY) bench/run.py --quick --no-debug
+	$(PY) bench/bulk.py --quick
 	$(PY) bench/table.py --quick
+	$(PY) bench/quality.py --quick
 
 lint: setup
 	$(VENV)/bin/ruff format --check .

@@ -65,6 +65,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "easycrm.middleware.RequestSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -88,6 +89,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "processing.health.worker_warning_context",
             ],
             "builtins": ["template_partials.templatetags.partials"],
         },
@@ -151,7 +153,19 @@ Q_CLUSTER = {
     # Q_CLUSTER_NAME=deepseek python manage.py qcluster
     "ALT_CLUSTERS": {"deepseek": {"workers": DEEPSEEK_CONCURRENCY}},
 }
-if REDIS_URL:
+# Broker: Amazon SQS when SQS_REGION is set (one queue per cluster, named after it: `easycrm` and
+# `deepseek`, created if missing), else Redis when REDIS_URL is set, else the database (ORM broker).
+# Credentials come from the usual AWS chain (instance role, AWS_* variables) unless SQS_ACCESS_KEY_ID
+# is set; AWS_ENDPOINT_URL_SQS (read by boto3 itself) points it at an emulator.
+SQS_REGION = env_str("SQS_REGION")
+if SQS_REGION:
+    Q_CLUSTER["sqs"] = {"aws_region": SQS_REGION}
+    if env_str("SQS_ACCESS_KEY_ID"):
+        Q_CLUSTER["sqs"]["aws_access_key_id"] = env_str("SQS_ACCESS_KEY_ID")
+        Q_CLUSTER["sqs"]["aws_secret_access_key"] = env_str("SQS_SECRET_ACCESS_KEY")
+    # Long polling: fewer empty receives (each is billed), at most this long to notice a new task.
+    Q_CLUSTER["sqs"]["receive_message_wait_time_seconds"] = env_int("SQS_WAIT_SECONDS", 10)
+elif REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
@@ -187,12 +201,30 @@ if AWS_STORAGE_BUCKET_NAME:
 
 MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 25)
 MAX_IMPORT_ROWS = env_int("MAX_IMPORT_ROWS", 200_000)
+# A file that could not be read is deleted from storage unless this is set (to look at it later).
+KEEP_REJECTED_UPLOADS = env_bool("KEEP_REJECTED_UPLOADS", False)
+# What one row of an uploaded file may carry; a file with a bigger row is refused (processing.parsing).
+MAX_CELLS_PER_ROW = env_int("MAX_CELLS_PER_ROW", 1000)
+MAX_CELL_CHARS = env_int("MAX_CELL_CHARS", 32_767)  # Excel's own limit for one cell
+MAX_ROW_BYTES = env_int("MAX_ROW_BYTES", 128 * 1024)
+# Files are read in a child process with this much address space and CPU time (processing.reader).
+READER_MEMORY_MB = env_int("READER_MEMORY_MB", 2048)
+READER_CPU_SECONDS = env_int("READER_CPU_SECONDS", 300)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 # --- Lead processing ------------------------------------------------------------------------
 LEAD_BATCH_SIZE = env_int("LEAD_BATCH_SIZE", 10)
+# Offline (no model call), a worker stores up to this many queued batches of one import in one
+# transaction with set-based SQL; batches stay the unit of progress (see docs/pipeline.md).
+STORE_CHUNK_BATCHES = env_int("STORE_CHUNK_BATCHES", 50)
+# A row without an email updates the lead with its phone, or with its first + last name + company.
+DEDUPE_WITHOUT_EMAIL = env_bool("DEDUPE_WITHOUT_EMAIL", True)
+# Processes `import_leads` standardizes and stores with in offline mode (1: in its own process).
+IMPORT_PROCESSES = env_int("IMPORT_PROCESSES", os.cpu_count() or 1)
 DEFAULT_PHONE_REGION = env_str("DEFAULT_PHONE_REGION", "US")
+# The stages of working a lead, in order; the first is what a new lead gets (leads.models.Lead.status).
+LEAD_STATUSES = env_list("LEAD_STATUSES", "new,contacted,qualified,unqualified")
 ENVIRONMENT = env_str("ENVIRONMENT", "development" if DEBUG else "production")
 DEEPSEEK_API_KEY = env_str("DEEPSEEK_API_KEY")
 DEEPSEEK_BASE_URL = env_str("DEEPSEEK_BASE_URL", "https://api.deepseek.com").rstrip("/")
@@ -202,8 +234,17 @@ DEEPSEEK_CONNECT_TIMEOUT = float(env_str("DEEPSEEK_CONNECT_TIMEOUT", "5"))
 DEEPSEEK_READ_TIMEOUT = float(env_str("DEEPSEEK_READ_TIMEOUT", "120"))
 # Base delay of the exponential backoff between attempts (seconds); tests shrink it.
 DEEPSEEK_BACKOFF_SECONDS = float(env_str("DEEPSEEK_BACKOFF_SECONDS", "2"))
-# A batch whose worker died is taken up again once its lease has run out.
-BATCH_LEASE_SECONDS = env_int("BATCH_LEASE_SECONDS", 600)
+# rows: every batch goes to the model. columns: the model says once per sheet what its columns hold,
+# rows are standardized with those roles, and only doubtful rows go to the model (README).
+DEEPSEEK_MODE = env_str("DEEPSEEK_MODE", "rows").lower()
+if DEEPSEEK_MODE not in ("rows", "columns"):
+    raise ImproperlyConfigured(f"DEEPSEEK_MODE must be rows or columns, not {DEEPSEEK_MODE!r}.")
+# A worker renews the lease of the batches it holds every BATCH_HEARTBEAT_SECONDS; a batch whose worker
+# died is taken up again once its lease has run out (the sweeper looks every minute).
+BATCH_LEASE_SECONDS = env_int("BATCH_LEASE_SECONDS", 60)
+BATCH_HEARTBEAT_SECONDS = float(env_str("BATCH_HEARTBEAT_SECONDS", "15"))
+# When no batch has run or finished for this long, queued batches get fresh tasks (lost broker messages).
+STALLED_JOB_SECONDS = env_int("STALLED_JOB_SECONDS", 60)
 
 # --- Auth / i18n ----------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -217,6 +258,7 @@ LOGIN_REDIRECT_URL = "leads:list"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
+# Dates are stored in UTC and shown in this zone, with its name next to them (e.g. Europe/Berlin).
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
@@ -225,9 +267,37 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-if not DEBUG:
-    SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
-    CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+# HTTPS=1 when users reach the app over TLS (docs/deployment.md): redirect http to https, send HSTS,
+# and keep the session and CSRF cookies off plain http. Off by default for `make run` on http://127.0.0.1.
+HTTPS = env_bool("HTTPS", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS)
+# The load balancer's health check may come over plain http.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", HTTPS)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", HTTPS)
+# Behind a TLS-terminating proxy: the header it sets to "https" (e.g. X-Forwarded-Proto). Only when the
+# proxy always sets or strips it — a client could otherwise claim https.
+_PROXY_SSL_HEADER = env_str("SECURE_PROXY_SSL_HEADER")
+if _PROXY_SSL_HEADER:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _PROXY_SSL_HEADER.upper().replace("-", "_"), "https")
+
+# --- Mail -----------------------------------------------------------------------------------
+# Password reset mails need an SMTP server: EMAIL_HOST turns mail on (or EMAIL_BACKEND, e.g. the
+# console backend while developing). Without either, no mail is sent and the reset link is hidden.
+EMAIL_HOST = env_str("EMAIL_HOST")
+_MAIL_BACKEND = "smtp" if EMAIL_HOST else "dummy"
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", f"django.core.mail.backends.{_MAIL_BACKEND}.EmailBackend")
+EMAIL_ENABLED = bool(EMAIL_HOST) or bool(env_str("EMAIL_BACKEND"))
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", EMAIL_PORT == 587)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", EMAIL_PORT == 465)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "easycrm@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {

@@ -182,15 +182,7 @@ def _leads_upsert(rows: list[LeadInput], job: ImportJob | None, source_file: str
     updated = [t for t in by_lead.values() if t.before is not None]
     now = timezone.now()
     if updated:
-        fields = {
-            "updated_at",
-            "source_file",
-            "worksheet",
-            "source_row",
-            "source_sequence",
-            "raw",
-            "import_job",
-        }
+        fields = {"updated_at", "import_job", *PROVENANCE_FIELDS}
         for target in updated:
             target.lead.updated_at = now
             fields |= target.changed
@@ -367,7 +359,8 @@ def _written_later(lead: Lead, written_by: dict, job, job_order, sequence: int |
 
 
 # What an import may change on a lead, and so what undoing it puts back (see LeadRevision.before).
-SNAPSHOT_FIELDS = (*LEAD_FIELDS, "source_file", "worksheet", "source_row", "source_sequence", "raw")
+PROVENANCE_FIELDS = ("source_file", "worksheet", "source_row", "source_sequence", "raw")
+SNAPSHOT_FIELDS = (*LEAD_FIELDS, *PROVENANCE_FIELDS)
 
 
 def _lead_snapshot(lead: Lead) -> dict:

@@ -333,6 +333,7 @@ class ImportBatch(models.Model):
 
     class Meta:
         ordering = ["job", "batch_number"]
+        verbose_name_plural = "import batches"
         constraints = [
             models.UniqueConstraint(fields=["job", "batch_number"], name="batch_unique_number_per_job")
         ]

@@ -234,10 +234,10 @@ def _job_fail_unreadable(job: ImportJob, message: str) -> None:
     ImportJob.objects.fail(job.pk, message)
     logger.info("job failed: file rejected", extra={"job_id": job.pk})
     if not settings.KEEP_REJECTED_UPLOADS:
-        _file_delete(job)
+        file_delete(job)
 
 
-def _file_delete(job: ImportJob) -> None:
+def file_delete(job: ImportJob) -> None:
     """Remove a stored upload nothing will read again (the job keeps its name and size)."""
     if not job.file:
         return

@@ -15,6 +15,7 @@ from leads.models import Lead, LeadRevision
 from leads.services import leads_restore
 
 from .models import ImportBatch, ImportJob
+from .services import file_delete
 
 logger = logging.getLogger("easycrm.pipeline")
 
@@ -78,6 +79,8 @@ def import_undo(*, job: ImportJob, user=None) -> UndoResult:
     for chunk in _chunks(restored_revisions):
         leads_restore(revision_ids=chunk)
     ImportJob.objects.filter(pk=job.pk).update(undone_at=timezone.now(), undone_by=user)
+    # An undone import is never retried: nothing will read its file again.
+    transaction.on_commit(lambda: file_delete(job))
     logger.info(
         "import undone: %s leads removed, %s restored",
         len(created),

@@ -48,12 +48,17 @@ def test_import_records_one_revision_per_lead_write(imported):
     assert revision.created_at == lead.updated_at
 
 
-def test_undo_removes_created_leads_and_marks_the_import_undone(imported, django_user_model):
+def test_undo_removes_created_leads_and_marks_the_import_undone(
+    imported, django_user_model, django_capture_on_commit_callbacks
+):
     kept = imported("kept.csv", [["Bo", "Chen", "Fabrikam", "bo@example.com", ""]])
     job = imported("new.csv", [*people(3), ["No", "Email", "Acme", "", ""]])
     user = django_user_model.objects.create_user("undoer")
+    stored = job.file.name
+    assert job.file.storage.exists(stored)
 
-    result = undo.import_undo(job=job, user=user)
+    with django_capture_on_commit_callbacks(execute=True):
+        result = undo.import_undo(job=job, user=user)
 
     assert (result.deleted, result.restored) == (4, 0)
     assert list(Lead.objects.values_list("email", flat=True)) == ["bo@example.com"]
@@ -61,6 +66,7 @@ def test_undo_removes_created_leads_and_marks_the_import_undone(imported, django
     assert job.undone_at is not None and job.undone_by == user
     assert job.status == ImportJob.Status.COMPLETED
     assert kept.lead_revisions.count() == 1
+    assert not job.file and not kept.file.storage.exists(stored)  # the undone upload is deleted
 
 
 def test_undo_restores_updated_leads_to_their_previous_values(imported):

@@ -3,12 +3,18 @@
     .venv/bin/python bench/table.py                      # 100k leads on SQLite, 1M on PostgreSQL
     .venv/bin/python bench/table.py --quick              # 20k / 100k, for a smoke run
     .venv/bin/python bench/table.py --only sqlite        # one database
+    .venv/bin/python bench/table.py --pg-database easycrm_mine   # another scratch database name
 
 Each database run happens in a child process (`--child`) whose settings point at a scratch database
 (a temp SQLite file, or the PostgreSQL database `easycrm_bench`, dropped and re-created), filled with
 generated leads by bulk SQL. Pages are requested through Django's test client as a logged-in viewer,
 so the figures include the view, the query, the count and the template. The baseline column is the
 naive approach the view avoids: an exact COUNT(*) of the filtered rows plus the sorted page.
+
+The deep page of the default sort is requested twice: by its number alone (OFFSET, what a typed or
+bookmarked `page=` costs) and as the table's "Next" link leads there (`after=` keyset cursor). The
+export is streamed twice, each in its own process for its own peak RSS: through the view, and with the
+previous implementation (model instances, one yielded line per row) as the baseline.
 """
 
 from __future__ import annotations
@@ -25,8 +31,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
-PG_BENCH_URL = "postgres://postgres@127.0.0.1:5432/easycrm_bench"
+PG_BENCH_DATABASE = "easycrm_bench"
 REPEAT = 25
+PAGE_TARGET_MS = 100
+EXPORT_TARGET_ROWS_PER_S = 100_000
+# Measured before the keyset cursor and the chunked export (issue 13), 1M leads on PostgreSQL.
+BEFORE_PG = {"deep page": "530–575 ms", "export": "~45,000 rows/s"}
 
 SCENARIOS = {
     "default (newest first)": "",
@@ -34,8 +44,15 @@ SCENARIOS = {
     "filter last name + sort -title": "last_name=son&sort=-title",
     "global search 2 words": "q=ltd+ann",
     "date range + has phone": "updated_from=2020-01-01&has_phone=yes",
-    "deep page (page 2000)": "sort=email&page=2000",
+    "deep page, sort email (OFFSET)": "sort=email&page={deep}",
+    "deep page, newest first (OFFSET)": "page={deep}",
+    "deep page, newest first (Next link)": "page={deep}&after={cursor}",
 }
+
+
+def _deep_page(rows: int) -> int:
+    """Page 2,000 (50,000 leads in), or halfway through a smaller table."""
+    return max(2, min(2000, rows // 50))
 
 
 def _child(db: str, rows: int) -> dict:
@@ -50,7 +67,7 @@ def _child(db: str, rows: int) -> dict:
     from django.test.utils import setup_test_environment
     from django.urls import reverse
 
-    from leads.filters import LeadQuery, leads_filter
+    from leads.filters import DEFAULT_PER_PAGE, LeadQuery, PageCursor, leads_filter
     from leads.models import Lead
 
     setup_test_environment()
@@ -65,7 +82,12 @@ def _child(db: str, rows: int) -> dict:
     client = Client()
     client.force_login(user)
     results = {"db": db, "rows": Lead.objects.count(), "fill_seconds": round(fill_seconds, 1), "pages": {}}
-    for name, query in SCENARIOS.items():
+    deep = results["deep_page"] = _deep_page(rows)
+    # The last lead of the page before, as that page's "Next" link names it.
+    last_before = leads_filter(LeadQuery())[(deep - 1) * DEFAULT_PER_PAGE - 1]
+    cursor = PageCursor.of("after", last_before).to_param()
+    for name, template in SCENARIOS.items():
+        query = template.format(deep=deep, cursor=cursor)
         url = reverse("leads:list") + ("?" + query if query else "")
         client.get(url)  # warm the cache and the connection
         timings = []
@@ -74,6 +96,8 @@ def _child(db: str, rows: int) -> dict:
             response = client.get(url, headers={"HX-Request": "true"})
             timings.append((time.perf_counter() - t0) * 1000)
             assert response.status_code == 200, response.status_code
+        if "{deep}" in template:
+            assert f"Page {deep:,}<" in response.content.decode(), f"{name}: not page {deep}"
         naive = []
         lead_query = LeadQuery.from_params(_params(query))
         for _ in range(5):
@@ -163,8 +187,33 @@ def _fill(connection, rows: int) -> None:
         cursor.execute("ANALYZE")
 
 
-def _export_child(db: str) -> dict:
-    """Stream the whole export through the view; the parent reads this process's peak RSS."""
+def _export_lines_before(queryset):
+    """The export as it was before issue 13: model instances, one neutralized line per row."""
+    from leads.services import EXPORT_HEADER, csv_lines
+
+    def row(lead):
+        return (
+            lead.pk,
+            lead.first_name,
+            lead.last_name,
+            lead.title,
+            lead.company,
+            lead.email,
+            lead.phone,
+            lead.remarks,
+            lead.source_file,
+            lead.worksheet,
+            lead.source_row if lead.source_row is not None else "",
+            lead.created_at.isoformat(),
+            lead.updated_at.isoformat(),
+        )
+
+    return csv_lines(EXPORT_HEADER, map(row, queryset.iterator(chunk_size=2000)))
+
+
+def _export_child(db: str, before: bool) -> dict:
+    """Stream the whole export (through the view, or the previous implementation); the parent reads
+    this process's peak RSS."""
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "easycrm.settings")
     import django
@@ -179,9 +228,15 @@ def _export_child(db: str) -> dict:
     client = Client()
     client.force_login(User.objects.get(username="bench-viewer"))
     t0 = time.perf_counter()
-    response = client.get(reverse("leads:export"))
+    if before:
+        from leads.filters import LeadQuery, leads_filter
+
+        # Encoded as StreamingHttpResponse would, so both figures include the same work.
+        chunks = (line.encode() for line in _export_lines_before(leads_filter(LeadQuery())))
+    else:
+        chunks = client.get(reverse("leads:export")).streaming_content
     lines = size = 0
-    for chunk in response.streaming_content:
+    for chunk in chunks:
         lines += chunk.count(b"\n")
         size += len(chunk)
     seconds = time.perf_counter() - t0
@@ -193,7 +248,7 @@ def _export_child(db: str) -> dict:
     }
 
 
-def _run(db: str, rows: int, data_dir: Path) -> dict:
+def _run(db: str, rows: int, data_dir: Path, pg_database: str) -> dict:
     env = {
         **os.environ,
         "DEBUG": "0",
@@ -206,9 +261,9 @@ def _run(db: str, rows: int, data_dir: Path) -> dict:
         import psycopg
 
         with psycopg.connect(PG_ADMIN_URL.replace("postgres://", "postgresql://"), autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS easycrm_bench")
-            conn.execute("CREATE DATABASE easycrm_bench")
-        env["DATABASE_URL"] = PG_BENCH_URL
+            conn.execute(f'DROP DATABASE IF EXISTS "{pg_database}"')
+            conn.execute(f'CREATE DATABASE "{pg_database}"')
+        env["DATABASE_URL"] = f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{pg_database}"
     else:
         env.pop("DATABASE_URL", None)
     pages = subprocess.run(
@@ -219,12 +274,16 @@ def _run(db: str, rows: int, data_dir: Path) -> dict:
         check=True,
     )
     result = json.loads(pages.stdout.strip().splitlines()[-1])
-    export = subprocess.Popen(
-        [sys.executable, __file__, "--export-child", db], env=env, stdout=subprocess.PIPE, text=True
-    )
-    _, status, usage = os.wait4(export.pid, 0)
-    result["export"] = json.loads(export.stdout.read().strip().splitlines()[-1])
-    result["export"]["peak_rss_mb"] = round(usage.ru_maxrss / 1024)
+    for key, extra in (("export", []), ("export_before", ["--before"])):
+        export = subprocess.Popen(
+            [sys.executable, __file__, "--export-child", db, *extra],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        _, status, usage = os.wait4(export.pid, 0)
+        result[key] = json.loads(export.stdout.read().strip().splitlines()[-1])
+        result[key]["peak_rss_mb"] = round(usage.ru_maxrss / 1024)
     return result
 
 
@@ -237,11 +296,25 @@ def _print(result: dict) -> None:
         print(
             f"  {name:38} {page['p50_ms']:8.1f} {page['p95_ms']:8.1f} {page['naive_exact_count_ms']:27.1f} ms"
         )
-    export = result["export"]
-    print(
-        f"  export CSV: {export['rows']:,} rows in {export['seconds']} s = {export['rows_per_s']:,} rows/s,"
-        f" {export['mb']} MB, peak RSS {export['peak_rss_mb']} MB"
+    pages = result["pages"]
+    offset, keyset = pages["deep page, newest first (OFFSET)"], pages["deep page, newest first (Next link)"]
+    before_pg = (
+        f"; before, 1M PostgreSQL sort email: {BEFORE_PG['deep page']}"
+        if result["db"] == "postgresql"
+        else ""
     )
+    print(
+        f"  deep page {result['deep_page']:,}, newest first: OFFSET p95 {offset['p95_ms']:.1f} ms → Next link"
+        f" p95 {keyset['p95_ms']:.1f} ms (target < {PAGE_TARGET_MS} ms{before_pg})"
+    )
+    for key, label in (("export_before", "export CSV, before"), ("export", "export CSV")):
+        export = result[key]
+        print(
+            f"  {label:19} {export['rows']:,} rows in {export['seconds']} s = {export['rows_per_s']:>7,} rows/s,"
+            f" {export['mb']} MB, peak RSS {export['peak_rss_mb']} MB"
+        )
+    before_pg = f"; before, 1M PostgreSQL: {BEFORE_PG['export']}" if result["db"] == "postgresql" else ""
+    print(f"  {'':19} target ≥ {EXPORT_TARGET_ROWS_PER_S:,} rows/s at constant memory{before_pg}")
 
 
 def main() -> int:
@@ -250,13 +323,15 @@ def main() -> int:
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
     parser.add_argument("--child")
     parser.add_argument("--export-child")
+    parser.add_argument("--before", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--rows", type=int)
+    parser.add_argument("--pg-database", default=PG_BENCH_DATABASE, help="scratch database, dropped first")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(_child(args.child, args.rows)))
         return 0
     if args.export_child:
-        print(json.dumps(_export_child(args.export_child)))
+        print(json.dumps(_export_child(args.export_child, args.before)))
         return 0
     sizes = {"sqlite": 20_000 if args.quick else 100_000, "postgresql": 100_000 if args.quick else 1_000_000}
     results = []
@@ -264,7 +339,7 @@ def main() -> int:
         if args.only and db != args.only:
             continue
         with tempfile.TemporaryDirectory(prefix="easycrm-table-bench-") as tmp:
-            result = _run(db, rows, Path(tmp))
+            result = _run(db, rows, Path(tmp), args.pg_database)
         _print(result)
         results.append(result)
     out = ROOT / "bench" / "out"

@@ -1,6 +1,7 @@
-"""Project middleware: request bodies over the upload limit are refused before they are read, and an
+"""Project middleware: request bodies over the upload limit are refused before they are read, an
 HTMX request from a logged-out user gets 401 + HX-Redirect instead of a login page that htmx would swap
-into the middle of the current page."""
+into the middle of the current page, and every response carries the Content-Security-Policy and
+Permissions-Policy headers (the other security headers come from Django's SecurityMiddleware)."""
 
 from __future__ import annotations
 
@@ -54,3 +55,27 @@ class RequestSizeLimitMiddleware:
             response["Connection"] = "close"
             return response
         return self.get_response(request)
+
+
+class SecurityHeadersMiddleware:
+    """Content-Security-Policy (settings.SECURE_CSP) and Permissions-Policy
+    (settings.PERMISSIONS_POLICY) on every response; a header a view set itself is kept.
+
+    With DEBUG on, error responses go without the CSP: Django's technical 404/500 pages are inline
+    CSS and JS. DEBUG is off in production and in the browser tests, which check for violations."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.csp = "; ".join(
+            " ".join([directive, *sources]) for directive, sources in settings.SECURE_CSP.items()
+        )
+        self.permissions_policy = ", ".join(
+            f"{feature}=({' '.join(allowlist)})" for feature, allowlist in settings.PERMISSIONS_POLICY.items()
+        )
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if not (settings.DEBUG and response.status_code >= 400):
+            response.setdefault("Content-Security-Policy", self.csp)
+        response.setdefault("Permissions-Policy", self.permissions_policy)
+        return response

@@ -7,6 +7,7 @@ nothing here loads more than one page of leads.
     query = LeadQuery.from_params(request.GET)   # never raises: bad values are coerced
     leads = leads_filter(query)                  # filtered and sorted QuerySet[Lead]
     page = leads_page(query)                     # one page plus a capped count
+    page = leads_page(query, PageCursor.parse("after", "1748770200000000.4711"))  # by keyset
     url = f"/?{query.querystring(sort='-company')}"
 
 Beyond the column filters, a query holds `conditions`: what the chatbot's query plans can say and the
@@ -21,7 +22,7 @@ import dataclasses
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlencode
 
 from django.db.models import CharField, F, OrderBy, Q, QuerySet, Value
@@ -379,6 +380,44 @@ def leads_count_capped(queryset: QuerySet[Lead], cap: int = COUNT_CAP) -> int:
     return queryset.order_by().values("pk")[: cap + 1].count()
 
 
+# Sorts whose pages can be read by keyset (a cursor, `after=`/`before=` in the URL) instead of OFFSET:
+# an index serves (updated_at, id) in both directions, so page 2,000 costs what page 2 does. A deep page
+# reached by its number alone (a typed or bookmarked `page=`) still uses OFFSET.
+KEYSET_SORTS = frozenset({"updated", "-updated"})
+
+
+@dataclass(frozen=True)
+class PageCursor:
+    """Where a keyset page starts: after (the next page) or before (the previous page) one lead,
+    named by its updated_at and id. In the URL: `after=<microseconds since the epoch>.<id>`."""
+
+    direction: str  # "after" | "before"
+    updated_at: datetime
+    pk: int
+
+    @classmethod
+    def parse(cls, direction: str, raw: str) -> PageCursor | None:
+        """From its URL form, or None for a malformed one (the page is then read by OFFSET)."""
+        micros, separator, pk = _clean_text(raw).partition(".")
+        if not separator or _parse_int(pk) is None or not micros.isascii() or not micros.isdigit():
+            return None
+        try:
+            updated_at = _EPOCH + timedelta(microseconds=int(micros))
+        except OverflowError:
+            return None
+        return cls(direction, updated_at, int(pk))
+
+    @classmethod
+    def of(cls, direction: str, lead: Lead) -> PageCursor:
+        return cls(direction, lead.updated_at, lead.pk)
+
+    def to_param(self) -> str:
+        return f"{(self.updated_at - _EPOCH) // timedelta(microseconds=1)}.{self.pk}"
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 @dataclass(frozen=True)
 class LeadPage:
     """One page of the table. `query` is the query actually shown (its page clamped to the last)."""
@@ -387,6 +426,8 @@ class LeadPage:
     leads: list[Lead]
     total: int
     has_next: bool
+    # The cursor the rows were read from (None: by OFFSET), so the page's own URL keeps it.
+    read_from: PageCursor | None = None
 
     @property
     def count_cap(self) -> int:
@@ -425,15 +466,28 @@ class LeadPage:
         """A page beyond the last lead, possible only when the count was capped."""
         return not self.leads and self.number > 1
 
+    def cursor(self, direction: str) -> PageCursor | None:
+        """The cursor of the next ("after") or previous ("before") page, when this sort has them."""
+        if self.query.sort not in KEYSET_SORTS or not self.leads:
+            return None
+        return PageCursor.of(direction, self.leads[-1] if direction == "after" else self.leads[0])
 
-def leads_page(query: LeadQuery) -> LeadPage:
+
+def leads_page(query: LeadQuery, cursor: PageCursor | None = None) -> LeadPage:
     """The page `query` asks for, clamped to the last page.
 
     The rows are read first: when they end on this page they give the exact total, and the count
     (a full scan for a filter no index serves) is skipped. Otherwise the total is counted, capped.
+    With a cursor (from the previous page's "next" link, or the next page's "previous" link) and a
+    keyset sort, the rows are read from the cursor on instead of skipping the pages before.
     """
     queryset = leads_filter(query).defer("raw", "remarks")
-    rows = _page_rows(queryset, query)
+    rows = None
+    if cursor is not None and query.sort in KEYSET_SORTS and query.page > 1:
+        rows = _keyset_rows(queryset, query, cursor) or None
+    read_from = cursor if rows is not None else None
+    if rows is None:
+        rows = _page_rows(queryset, query)
     if len(rows) <= query.per_page and (rows or query.page == 1):
         total = (query.page - 1) * query.per_page + len(rows)
     else:
@@ -443,7 +497,11 @@ def leads_page(query: LeadQuery) -> LeadPage:
             query = query.replace(page=last_page)
             rows = _page_rows(queryset, query)
     return LeadPage(
-        query=query, leads=rows[: query.per_page], total=total, has_next=len(rows) > query.per_page
+        query=query,
+        leads=rows[: query.per_page],
+        total=total,
+        has_next=len(rows) > query.per_page,
+        read_from=read_from,
     )
 
 
@@ -451,6 +509,30 @@ def _page_rows(queryset: QuerySet[Lead], query: LeadQuery) -> list[Lead]:
     offset = (query.page - 1) * query.per_page
     # One row more than shown tells whether a next page exists.
     return list(queryset[offset : offset + query.per_page + 1])
+
+
+def _keyset_rows(queryset: QuerySet[Lead], query: LeadQuery, cursor: PageCursor) -> list[Lead] | None:
+    """The page after or before the cursor's lead, plus one row as in _page_rows; None when there is
+    no whole page before the cursor (leads were deleted meanwhile): OFFSET then decides."""
+    moment, pk = cursor.updated_at, cursor.pk
+    if cursor.direction == "after":
+        # The first condition alone is a range on the index; the second drops the cursor's ties.
+        beyond = _keyset_q(older=query.sort_descending, moment=moment, pk=pk, inclusive=False)
+        return list(queryset.filter(beyond)[: query.per_page + 1])
+    # Backwards: the cursor's lead and the page before it, read in reverse and put back in order; the
+    # cursor's lead (first of the page the link came from) is then the row that says "there is a next".
+    back = _keyset_q(older=not query.sort_descending, moment=moment, pk=pk, inclusive=True)
+    rows = list(queryset.filter(back).reverse()[: query.per_page + 1])
+    return rows[::-1] if len(rows) > query.per_page else None
+
+
+def _keyset_q(*, older: bool, moment: datetime, pk: int, inclusive: bool) -> Q:
+    """Leads past (moment, pk) in (updated_at, id) order: older ones, or newer ones."""
+    if older:
+        tie = Q(pk__lte=pk) if inclusive else Q(pk__lt=pk)
+        return Q(updated_at__lte=moment) & (Q(updated_at__lt=moment) | tie)
+    tie = Q(pk__gte=pk) if inclusive else Q(pk__gt=pk)
+    return Q(updated_at__gte=moment) & (Q(updated_at__gt=moment) | tie)
 
 
 def _conditions(query: LeadQuery) -> Q:

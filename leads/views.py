@@ -33,6 +33,7 @@ from .filters import (
     TEXT_FILTERS,
     LeadPage,
     LeadQuery,
+    PageCursor,
     leads_count_capped,
     leads_filter,
     leads_page,
@@ -83,7 +84,7 @@ FILTER_LABELS = {
 @permission_required("leads.view_lead", raise_exception=True)
 @require_GET
 def lead_list(request: HttpRequest) -> HttpResponse:
-    page = leads_page(LeadQuery.from_params(request.GET))
+    page = leads_page(LeadQuery.from_params(request.GET), _page_cursor(request))
     context = _table_context(request, page)
     if request.htmx and not request.htmx.history_restore_request:
         response = render(request, "leads/list.html#table", context)
@@ -369,12 +370,12 @@ def _recent_imports(user) -> list[ImportJob]:
 def _table_context(request: HttpRequest, page: LeadPage) -> dict:
     query = page.query
     urls = {
-        "current": _list_url(query),
+        "current": _cursor_url(query, page.read_from),
         "clear": _list_url(query.cleared()),
         "export": _url("leads:export", query.replace(page=1, per_page=DEFAULT_PER_PAGE)),
         "first": _list_url(query.replace(page=1)),
-        "previous": _list_url(query.replace(page=max(query.page - 1, 1))),
-        "next": _list_url(query.replace(page=min(query.page + 1, MAX_PAGE))),
+        "previous": _cursor_url(query.replace(page=max(query.page - 1, 1)), page.cursor("before")),
+        "next": _cursor_url(query.replace(page=min(query.page + 1, MAX_PAGE)), page.cursor("after")),
         "last": _list_url(query.replace(page=page.num_pages or 1)),
     }
     columns = []
@@ -452,6 +453,24 @@ def _filter_chips(query: LeadQuery, owners: list) -> list[dict]:
 
 def _list_url(query: LeadQuery) -> str:
     return _url("leads:list", query)
+
+
+def _page_cursor(request: HttpRequest) -> PageCursor | None:
+    """The keyset cursor of a "next" (`after=`) or "previous" (`before=`) link, if any."""
+    for direction in ("after", "before"):
+        if raw := request.GET.get(direction):
+            return PageCursor.parse(direction, raw)
+    return None
+
+
+def _cursor_url(query: LeadQuery, cursor: PageCursor | None) -> str:
+    """A page link that also carries the keyset cursor, so the database reads from there instead of
+    skipping every page before (the page number stays for the "Page n" text and without the cursor).
+    Page 1 needs none."""
+    url = _list_url(query)
+    if cursor is None or query.page == 1:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}{cursor.direction}={cursor.to_param()}"
 
 
 def _url(view_name: str, query: LeadQuery) -> str:

@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 
 import requests
 from django.conf import settings
+from django.db import DatabaseError, connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -376,13 +377,13 @@ def _int(value: object) -> int:
 def permit() -> Iterator[int]:
     """Hold one of DEEPSEEK_CONCURRENCY permits for one model call, across every process.
 
-    A permit is a row taken with a conditional update and given back afterwards; its lease
-    frees it if the holder dies, so no long transaction is held during the HTTP call.
+    A permit is a row taken with a conditional update and given back afterwards; no transaction is
+    held during the HTTP call. Its lease (PERMIT_LEASE_SECONDS) is renewed by a heartbeat thread while
+    the call runs, however long it takes, so a dead holder's permit is free again within that lease.
     """
     limit = settings.DEEPSEEK_CONCURRENCY
     token = uuid.uuid4().hex
-    # Longer than one HTTP attempt can take, so a live holder never loses its permit.
-    lease = timedelta(seconds=settings.DEEPSEEK_CONNECT_TIMEOUT + settings.DEEPSEEK_READ_TIMEOUT + 5)
+    lease = timedelta(seconds=PERMIT_LEASE_SECONDS)
     delay = 0.02
     while True:
         now = timezone.now()
@@ -404,10 +405,32 @@ def permit() -> Iterator[int]:
             continue
         time.sleep(delay * (1 + random.random()))
         delay = min(delay * 2, 0.25)
+    stop = threading.Event()
+    renewer = threading.Thread(target=_permit_renew, args=(slot, token, stop), name="llm-permit", daemon=True)
+    renewer.start()
     try:
         yield slot
     finally:
+        stop.set()
+        renewer.join()
         LlmSlot.objects.filter(number=slot, holder=token).update(holder="", lease_until=None)
+
+
+# A dead process's permit is free again after this; a live one renews it every third of it.
+PERMIT_LEASE_SECONDS = 30
+
+
+def _permit_renew(slot: int, token: str, stop: threading.Event) -> None:
+    try:
+        while not stop.wait(PERMIT_LEASE_SECONDS / 3):
+            try:
+                LlmSlot.objects.filter(number=slot, holder=token).update(
+                    lease_until=timezone.now() + timedelta(seconds=PERMIT_LEASE_SECONDS)
+                )
+            except DatabaseError:
+                logger.warning("LLM permit renewal failed", exc_info=True)
+    finally:
+        connection.close()  # this thread's own connection, if it opened one
 
 
 def _slots_create(limit: int) -> None:

@@ -147,6 +147,20 @@ class ImportJob(models.Model):
         return self.is_terminal and not self.undone_at and bool(self.leads_created + self.leads_updated)
 
     @property
+    def resuming(self) -> bool:
+        """A batch of this running import lost its worker (its lease ran out), was taken over from
+        one, or is queued again after a failed store: the import goes on, say so."""
+        if self.status != self.Status.PROCESSING:
+            return False
+        running = models.Q(status=ImportBatch.Status.RUNNING)
+        retaken = (
+            models.Q(status=ImportBatch.Status.QUEUED, attempts__gte=1)
+            | (running & models.Q(attempts__gte=2))
+            | (running & models.Q(lease_until__lt=timezone.now()))  # its worker stopped renewing
+        )
+        return self.batches.filter(retaken).exists()
+
+    @property
     def rows_not_imported(self) -> int:
         return self.rows_skipped + self.rows_failed
 

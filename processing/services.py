@@ -640,14 +640,15 @@ def imports_sweep(*, older_than: timedelta | None = None) -> int:
 
 
 def _jobs_stalled(cutoff) -> list[ImportJob]:
-    """Processing jobs with queued batches while no batch of any import runs or has finished since
-    `cutoff` — the workers are idle, so those batches' messages were lost (the Redis broker drops what
+    """Processing jobs with queued batches while no batch of any import runs or has started or
+    finished since `cutoff` — the workers are idle, so those batches' messages were lost (the Redis broker drops what
     a killed cluster had fetched; the ORM broker keeps it locked for the task timeout). While workers
     are busy with other imports, nothing is re-queued, so the queue is not flooded with duplicates."""
     batches = ImportBatch.objects.all()
-    if batches.filter(status=ImportBatch.Status.RUNNING).exists():
+    # A running batch whose lease ran out has no live worker: it does not count as activity.
+    if batches.filter(status=ImportBatch.Status.RUNNING, lease_until__gte=timezone.now()).exists():
         return []
-    if batches.filter(finished_at__gte=cutoff).exists():
+    if batches.filter(Q(finished_at__gte=cutoff) | Q(started_at__gte=cutoff)).exists():
         return []
     jobs = ImportJob.objects.filter(status=ImportJob.Status.PROCESSING, total_batches__gt=0)
     return [

@@ -118,8 +118,8 @@ def test_group_answer_shows_a_bar_chart_linking_each_bar_to_the_table(viewer_cli
     assert '<figcaption class="bar-chart-title">Leads per company</figcaption>' in chart
     bars = re.findall(
         r'<a class="bar-chart-row" href="([^"]+)">\s*<span class="bar-chart-label">([^<]+)</span>\s*'
-        r'<span class="bar-chart-track" aria-hidden="true"><span class="bar-chart-bar" style="width: (\d+)%">'
-        r'</span></span>\s*<span class="bar-chart-count">(\d+)</span>',
+        r'<span class="bar-chart-track" aria-hidden="true"><svg class="bar-chart-bar" focusable="false">'
+        r'<rect width="(\d+)%" height="100%" rx="3"/></svg></span>\s*<span class="bar-chart-count">(\d+)</span>',
         chart,
     )
     assert [(label, int(width), int(count)) for _, label, width, count in bars[:2]] == [
@@ -366,10 +366,10 @@ def test_the_bar_chart_partial_is_a_list_with_the_numbers_and_bars_as_widths():
 
     assert '<figcaption class="bar-chart-title">Leads per company</figcaption>' in html
     assert html.count('<li class="bar-chart-item">') == 3
-    assert re.findall(r'style="width: (\d+)%"', html) == ["100", "25", "0"]
+    assert re.findall(r'<rect width="(\d+)%"', html) == ["100", "25", "0"]
     assert re.findall(r'<span class="bar-chart-count">(\d+)</span>', html) == ["4", "1", "0"]
     assert '<a class="bar-chart-row" href="/?company=acme">' in html
     assert '<span class="bar-chart-row">' in html  # no link without a url
     assert "&lt;b&gt;Evil&lt;/b&gt;" in html and "(empty)" in html
-    assert 'style="width: 50%"' in scaled and "figcaption" not in scaled
+    assert '<rect width="50%"' in scaled and "figcaption" not in scaled
     assert render_to_string("_bar_chart.html", {"chart_items": []}).strip() == ""

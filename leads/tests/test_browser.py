@@ -473,3 +473,131 @@ def test_a_chat_answers_show_in_table_appears_as_chips(open_page, role_user):
     expect(page.locator("#lead-table .lead-summary")).to_contain_text("Showing 1–1 of 1")
     # The drawer is closed on the new page: the table is not covered.
     expect(page.get_by_label("Your question")).to_be_hidden()
+
+
+# --- The Content-Security-Policy (easycrm/settings.py SECURE_CSP) --------------------------------
+
+
+def is_csp_violation(text: str) -> bool:
+    """Chromium reports each blocked inline script, style attribute, eval or load on the console."""
+    return "Content Security Policy" in text or "Content-Security-Policy" in text
+
+
+def collect_console(page: Page) -> tuple[list[str], list[str]]:
+    """The CSP violations and the other console errors (e.g. htmx:evalDisallowedError) of a page."""
+    violations: list[str] = []
+    errors: list[str] = []
+
+    def collect(message) -> None:
+        if is_csp_violation(message.text):
+            violations.append(f"{page.url}: {message.text}")
+        elif message.type == "error":
+            errors.append(f"{page.url}: {message.text}")
+
+    page.on("console", collect)
+    page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
+    return violations, errors
+
+
+def test_the_login_page_and_the_admin_run_under_the_content_security_policy(
+    open_page, django_user_model, app_server
+):
+    Lead.objects.create(first_name="Ada", email="ada@example.com")
+    admin = django_user_model.objects.create_superuser("ada", password="correct horse battery staple")
+    page = open_page()
+    violations, errors = collect_console(page)
+    missing = []
+    page.on("response", lambda response: missing.append(response.url) if response.status == 404 else None)
+
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill("ada")
+    page.get_by_label("Password").fill("correct horse battery staple")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Leads")
+    page.goto("/admin/")
+    page.goto("/admin/leads/lead/")
+    page.get_by_role("link", name=re.compile("Ada")).first.click()
+    expect(page.locator("#content h1")).to_be_visible()
+    page.goto(f"/admin/auth/user/{admin.pk}/change/")
+    expect(page.locator("#content h1")).to_be_visible()
+
+    assert violations == []
+    # The admin's pages link no icon: the browser's own /favicon.ico request is the one 404.
+    assert {url.removeprefix(app_server.url) for url in missing} <= {"/favicon.ico"}
+    assert [error for error in errors if "404" not in error] == []
+
+
+def test_the_main_pages_run_under_the_content_security_policy_without_a_violation(open_page, role_user):
+    from processing.models import ImportJob
+
+    for first_name, company in [("Ada", "Globex"), ("Bob", "Globex"), ("Cid", "Initech")]:
+        Lead.objects.create(first_name=first_name, company=company, email=f"{first_name.lower()}@example.com")
+    user = editing_importer(role_user)
+    job = ImportJob.objects.create(
+        original_filename="march.xlsx",
+        uploaded_by=user,
+        status="processing",
+        total_batches=4,
+        completed_batches=1,
+        total_rows=40,
+        stage="Standardizing batch 2 of 4…",
+    )
+    page = open_page(user)
+    violations, errors = collect_console(page)
+
+    # The lead list: a running import's progress bar (an SVG width, polled), the filter form's trigger.
+    page.goto("/")
+    expect(page.locator("#active-imports .import-status .progress rect")).to_have_attribute("width", "25%")
+    summary = page.locator("#lead-table .lead-summary")
+    page.get_by_label("Filter by company").press_sequentially("globex")
+    expect(summary).to_contain_text("Showing 1–2 of 2")
+    # A row checkbox sits in the filter form but belongs to the bulk form: ticking it reloads nothing.
+    page.evaluate("window.__marker = 1")
+    box = page.get_by_label("Select Ada")
+    box.check()
+    page.wait_for_timeout(600)  # longer than the filter form's 300 ms delay
+    expect(box).to_be_checked()
+    expect(page).to_have_url(re.compile(r"/\?company=globex$"))
+    # The "could not load" line, shown and hidden from static/js/leads.js (no hx-on).
+    assert errors == []
+    page.context.set_offline(True)
+    page.get_by_label("Filter by company").press_sequentially("x")
+    expect(page.locator("#lead-error")).to_be_visible()
+    page.context.set_offline(False)
+    page.get_by_label("Filter by company").press("Backspace")
+    expect(page.locator("#lead-error")).to_be_hidden()
+    expect(summary).to_contain_text("Showing 1–2 of 2")
+    assert page.evaluate("window.__marker") == 1
+    errors.clear()  # htmx logged the requests refused while offline
+
+    # The drawer's chat: an answer with a bar chart (SVG widths) swapped in by htmx.
+    page.locator("summary", has_text="Ask about your leads").click()
+    page.get_by_label("Your question").fill("Which companies have the most leads?")
+    page.get_by_label("Your question").press("Enter")
+    expect(page.locator("#chat-messages figure.bar-chart rect").first).to_have_attribute("width", "100%")
+
+    page.keyboard.press("Escape")
+    page.get_by_role("link", name="Ada", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Ada")
+
+    page.goto("/imports/")
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    page.goto(f"/imports/{job.pk}/")
+    expect(page.locator(".import-status .progress rect")).to_have_attribute("width", "25%")
+
+    page.goto("/chat/")
+    page.get_by_label("Your question").fill("How many leads from Globex?")
+    page.get_by_label("Your question").press("Enter")
+    # The drawer's conversation continues here.
+    expect(page.locator("#chat-messages .chat-message").last).to_contain_text("There are 2 matching leads.")
+
+    page.goto("/insights/")
+    expect(page.locator("figure.bar-chart rect").first).to_have_attribute("width", "100%")
+
+    assert violations == []
+    assert errors == []
+
+    # The policy is enforced, and the collector sees it: an inline style attribute is refused.
+    page.evaluate("document.body.insertAdjacentHTML('beforeend', '<p style=\"color: red\">x</p>')")
+    page.wait_for_timeout(200)  # the console message arrives asynchronously
+    assert any("style" in violation for violation in violations), violations

@@ -136,11 +136,9 @@ def test_filter_form_and_links_work_without_javascript(viewer_client, sixty_lead
 
     form = re.search(r"<form id=\"lead-filters\"[^>]*>", html, re.S).group(0)
     assert 'method="get"' in form and f'action="{LIST}"' in form and f'hx-get="{LIST}"' in form
-    # Typing in a box of this form reloads the table; the row checkboxes belong to the bulk form.
-    assert (
-        "hx-trigger=\"input[target.form && target.form.id == 'lead-filters'] changed delay:300ms, search, submit\""
-        in form
-    )
+    # Typing in a box of this form reloads the table; the row checkboxes belong to the bulk form (told
+    # apart by static/js/leads.js, which sends "filter-input": a trigger filter would need eval).
+    assert 'hx-trigger="filter-input changed delay:300ms, search, submit"' in form
     assert 'hx-push-url="true"' in form
     for anchor in re.findall(r"<a [^>]*hx-get=[^>]*>", html):
         href = re.search(r'href="([^"]*)"', anchor).group(1)

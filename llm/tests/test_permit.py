@@ -86,3 +86,25 @@ def test_the_permit_is_released_during_the_backoff_sleep(fake_deepseek: FakeDeep
 
     assert held_during_backoff == [0]
     assert fake_deepseek.call_count == 2
+
+
+def test_a_long_call_keeps_its_permit_and_a_second_caller_waits(
+    fake_deepseek: FakeDeepSeek, settings, monkeypatch
+):
+    # The permit's lease is short (a dead holder frees it soon); a live holder renews it.
+    from llm import client
+
+    monkeypatch.setattr(client, "PERMIT_LEASE_SECONDS", 0.3)
+    settings.DEEPSEEK_CONCURRENCY = 1
+    settings.DEEPSEEK_READ_TIMEOUT = 5.0
+    fake_deepseek.latency = 1.0
+    fake_deepseek.reply_with(lambda body: {"ok": True})
+    callers = [threading.Thread(target=_ask) for _ in range(2)]
+
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join(timeout=10)
+
+    assert fake_deepseek.call_count == 2
+    assert fake_deepseek.peak_concurrency == 1  # the lease never ran out under the first call

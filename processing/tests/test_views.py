@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from unittest import mock
 
 import pytest
 from django.contrib.messages import get_messages
@@ -363,3 +364,29 @@ def test_retry_of_an_undone_import_is_refused(importer_client, finished_job):
     assert "not undone, can be retried" in response.content.decode()
     finished_job.refresh_from_db()
     assert finished_job.status == ImportJob.Status.COMPLETED_WITH_ERRORS
+
+
+def test_status_says_when_batches_of_a_stopped_worker_are_being_resumed(importer_client, tmp_path):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    with (tmp_path / "r.csv").open("w") as handle:
+        handle.write("First Name,Email\n" + "".join(f"P{i},p{i}@x.example\n" for i in range(20)))
+    with (tmp_path / "r.csv").open("rb") as handle:
+        job = services.import_start(file=File(handle), filename="r.csv", enqueue=False)
+    services.import_split(job_id=job.pk, enqueue=False)
+    url = reverse("processing:status", args=[job.pk])
+    assert "being resumed" not in importer_client.get(url, **HTMX).content.decode()
+
+    batch = job.batches.first()
+    ImportBatch.objects.filter(pk=batch.pk).update(
+        status=ImportBatch.Status.RUNNING, attempts=1, lease_until=timezone.now() - timedelta(seconds=1)
+    )
+    with mock.patch.object(services, "import_enqueue"):  # the worker that takes it over comes later
+        services.imports_sweep()
+
+    assert (
+        "A worker stopped; its batches are being resumed."
+        in importer_client.get(url, **HTMX).content.decode()
+    )

@@ -222,7 +222,6 @@ def test_killed_batch_cluster_is_recovered_without_duplicates(workers, leads_csv
             DEEPSEEK_API_KEY="test-key",
             DEEPSEEK_BASE_URL=fake.base_url,
             DEEPSEEK_CONCURRENCY="5",
-            # The LLM permit lease is connect + read timeout + 5 s (llm.client.permit): keep it short.
             DEEPSEEK_CONNECT_TIMEOUT="0.5",
             DEEPSEEK_READ_TIMEOUT="1.5",
             BATCH_LEASE_SECONDS="3",
@@ -265,4 +264,40 @@ def test_killed_batch_cluster_is_recovered_without_duplicates(workers, leads_csv
     assert {attempts[batch_id] for batch_id in orphaned} == {2}
     assert {count for batch_id, count in attempts.items() if batch_id not in orphaned} == {1}
     assert fake.call_count >= job.total_batches, (job.llm_calls, job.standardizer, fake.call_count)
+    assert_no_failed_tasks()
+
+
+@pytest.mark.parametrize("broker", ["orm", "redis"])
+def test_a_killed_batch_cluster_is_recovered_within_two_minutes_with_default_settings(
+    workers, leads_csv, broker, request
+):
+    # Default leases, heartbeats and timeouts; the sweeper runs once a minute, as its schedule does.
+    extra = {}
+    if broker == "redis":
+        request.getfixturevalue("redis_db")
+        extra["REDIS_URL"] = REDIS_URL
+    with FakeDeepSeek(api_key="test-key", latency=0.5) as fake:
+        group = workers(DEEPSEEK_API_KEY="test-key", DEEPSEEK_BASE_URL=fake.base_url, **extra)
+        job_id = group.upload(leads_csv)
+        group.start()
+        batch_cluster = group.start("deepseek")
+        batches = ImportBatch.objects.filter(job_id=job_id)
+        wait_until(
+            lambda: (
+                batches.filter(status=ImportBatch.Status.DONE).count() >= 3
+                and batches.filter(status=ImportBatch.Status.RUNNING).exists()
+            ),
+            60,
+            f"batches never ran\n{group.logs()}",
+        )
+        group.kill(batch_cluster)
+        killed_at = time.monotonic()
+        group.start("deepseek")
+        group.start_sweeper(interval=60)
+
+        job = wait_for_job(job_id, group, timeout=150)
+        recovery = time.monotonic() - killed_at
+
+    assert_exactly_once(job, ROWS, attempts=None)
+    assert recovery < 120, f"recovery took {recovery:.0f} s"
     assert_no_failed_tasks()

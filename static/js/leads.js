@@ -9,6 +9,26 @@
 
   var focusedSort = null;
 
+  // Typing in a box of the filter form reloads the table (its hx-trigger listens for "filter-input"):
+  // the row checkboxes and bulk fields sit inside that form but belong to the bulk and save-view
+  // forms. Told apart here rather than in an hx-trigger filter, which htmx would have to eval.
+  document.addEventListener("input", function (event) {
+    var field = event.target;
+    if (field instanceof Element && field.form && field.form.id === "lead-filters") {
+      field.dispatchEvent(new CustomEvent("filter-input", { bubbles: true }));
+    }
+  });
+
+  // The "could not load the leads" line: hidden when a request of the filter form or the table
+  // starts, shown when one fails.
+  function showLoadError(event, failed) {
+    var error = document.getElementById("lead-error");
+    if (error && event.target instanceof Element && event.target.closest("#lead-filters")) error.hidden = !failed;
+  }
+  document.addEventListener("htmx:beforeRequest", function (event) { showLoadError(event, false); });
+  document.addEventListener("htmx:responseError", function (event) { showLoadError(event, true); });
+  document.addEventListener("htmx:sendError", function (event) { showLoadError(event, true); });
+
   function announce(text) {
     var region = document.getElementById("announcer");
     if (!region) return;

@@ -90,11 +90,13 @@ postgres:
 	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
 	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; echo "PostgreSQL did not start" >&2; exit 1
 
+# REAL_FILES: a folder of real exports to look at by eye (`make bench REAL_FILES=~/exports`); optional.
+REAL_FILES ?=
 bench: setup postgres
 	$(PY) bench/run.py --no-debug
 	$(PY) bench/bulk.py
 	$(PY) bench/table.py
-	$(PY) bench/quality.py ../shared/external/
+	$(PY) bench/quality.py $(REAL_FILES)
 
 # Small sizes of every benchmark, run by `make test` so they cannot rot.
 bench-smoke: setup postgres

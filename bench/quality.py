@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/quality.py                      # accuracy per fixture, per class, overall
     .venv/bin/python bench/quality.py --quick              # the same, one summary line per fixture
-    .venv/bin/python bench/quality.py ../shared/external/  # also: every file in that folder, by eye
+    .venv/bin/python bench/quality.py FOLDER               # also: every file in FOLDER, by eye
 
 The fixtures are processing/tests/data/real/*.csv|xlsx, each with a sidecar NAME.expected.json holding
 the expected lead (model field names) or {"skip": true} per (sheet, row). Rows go through the same

@@ -51,7 +51,7 @@ serve: setup
 	@pids=; trap 'kill -TERM $$pids 2>/dev/null; wait' INT TERM; \
 	for part in $(SERVE); do case $$part in \
 	  web) setsid $(VENV)/bin/gunicorn easycrm.wsgi --bind $(BIND) --workers $${WEB_CONCURRENCY:-4} \
-	         --threads $${WEB_THREADS:-4} --access-logfile - & ;; \
+	         --threads $${WEB_THREADS:-4} --keep-alive $${WEB_KEEPALIVE:-5} --access-logfile - & ;; \
 	  default) setsid $(PY) manage.py qcluster & ;; \
 	  deepseek) Q_CLUSTER_NAME=deepseek setsid $(PY) manage.py qcluster & ;; \
 	  *) echo "make serve: unknown part '$$part' (web, default, deepseek)" >&2; kill -TERM $$pids 2>/dev/null; exit 2 ;; \
@@ -97,6 +97,7 @@ bench: setup postgres
 	$(PY) bench/bulk.py
 	$(PY) bench/table.py
 	$(PY) bench/quality.py $(REAL_FILES)
+	$(PY) bench/load.py
 
 # Small sizes of every benchmark, run by `make test` so they cannot rot.
 bench-smoke: setup postgres
@@ -104,6 +105,7 @@ bench-smoke: setup postgres
 	$(PY) bench/bulk.py --quick
 	$(PY) bench/table.py --quick
 	$(PY) bench/quality.py --quick
+	$(PY) bench/load.py --quick
 
 lint: setup
 	$(VENV)/bin/ruff format --check .

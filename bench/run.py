@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/run.py            # full sizes (100k rows), a few minutes
     .venv/bin/python bench/run.py --quick    # small sizes, for the CI smoke run
+    .venv/bin/python bench/run.py --formats  # only CSV 10k/100k/200k vs the same 100k rows as XLSX
 
 Every import runs `manage.py import_leads FILE` in a fresh subprocess against a fresh SQLite
 database in a temporary DATA_DIR (never the developer's var/), so the figures include Django start-up,
@@ -53,6 +54,9 @@ DEEPSEEK_LATENCY_S = 1.0
 COLUMN_MODE_LATENCY_S = 0.2
 DEEPSEEK_CONCURRENCY = 5
 RSS_RATIO_TARGET = 1.5
+# Issue 13, measured by --formats: peak RSS of 10k/100k/200k rows within 1.3x, XLSX within 1.5x of CSV.
+RSS_FLAT_TARGET = 1.3
+XLSX_CSV_TARGET = 1.5
 # DEBUG=1 by default (no SECRET_KEY needed). With DEBUG on, Django keeps the last 9,000 SQL statements
 # of each connection in memory (connection.queries_log), which costs time and RSS; --no-debug measures
 # the production setting instead (DEBUG off, a throwaway SECRET_KEY).
@@ -279,6 +283,21 @@ def write_xlsx(path: Path, rows: int, *, seed: int) -> None:
     workbook.save(path)
 
 
+def write_xlsx_like_csv(path: Path, rows: int, *, seed: int) -> None:
+    """The rows write_csv writes with the same seed, title line included, as one worksheet: the file
+    whose import time compares with the CSV's."""
+    from openpyxl import Workbook
+
+    rng = random.Random(seed)
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Leads")
+    sheet.append(["Leads export from old CRM (trade fair 2026)"])
+    sheet.append(LAYOUTS["en"])
+    for person in people(rng, rows):
+        sheet.append(_cells("en", person, rng))
+    workbook.save(path)
+
+
 # --- Running the pipeline -------------------------------------------------------------------------
 
 
@@ -315,6 +334,7 @@ class ImportRun:
     # Batch throughput over the run (from each batch's finished_at): does it hold up as the table grows?
     first_tenth_leads_per_s: float = 0.0
     last_tenth_leads_per_s: float = 0.0
+    cpu_seconds: float = 0.0  # user + system time of the import command
     error: str = ""
 
 
@@ -467,6 +487,7 @@ def import_file(
         timeout=timeout,
     )
     result.seconds = round(run.seconds, 2)
+    result.cpu_seconds = round(run.cpu_seconds, 2)
     result.peak_rss_mb = round(run.peak_rss_mb, 1)
     result.timed_out = run.timed_out
     for key, value in db_progress(data_dir / "easycrm.sqlite3").items():
@@ -752,6 +773,70 @@ def print_report(results: dict) -> None:
     )
 
 
+def formats_bench(work: Path, sizes: tuple[int, ...], xlsx_rows: int, timeout: float) -> dict:
+    """Offline imports of one seeded CSV at each size, and of the same rows as XLSX at `xlsx_rows`:
+    wall and CPU seconds and peak RSS of each import command."""
+    files = work / "files"
+    files.mkdir(exist_ok=True)
+    imports = []
+    for rows in sizes:
+        path = files / f"formats_{rows}.csv"
+        write_csv(path, rows, seed=SEED)
+        print(
+            f"Import {path.name} ({rows:,} rows, timeout {timeout * rows / max(sizes):.0f} s) …", flush=True
+        )
+        imports.append(asdict(import_file("CSV", path, rows, work, timeout=timeout * rows / max(sizes))))
+    xlsx = files / f"formats_{xlsx_rows}.xlsx"
+    write_xlsx_like_csv(xlsx, xlsx_rows, seed=SEED)
+    print(f"Import {xlsx.name} ({xlsx_rows:,} rows) …", flush=True)
+    xlsx_run = asdict(import_file("XLSX", xlsx, xlsx_rows, work, timeout=timeout * xlsx_rows / max(sizes)))
+    csv_run = next(run for run in imports if run["rows"] == xlsx_rows)
+    rss = [run["peak_rss_mb"] for run in imports]
+    return {
+        "csv": imports,
+        "xlsx": xlsx_run,
+        "xlsx_over_csv_wall": round(xlsx_run["seconds"] / csv_run["seconds"], 2)
+        if csv_run["seconds"]
+        else 0.0,
+        "xlsx_over_csv_cpu": round(xlsx_run["cpu_seconds"] / csv_run["cpu_seconds"], 2)
+        if csv_run["cpu_seconds"]
+        else 0.0,
+        "rss_max_over_min": round(max(rss) / min(rss), 2) if min(rss) else 0.0,
+    }
+
+
+def print_formats_report(formats: dict) -> None:
+    print("4. Formats and memory: one seeded CSV at each size, the same rows as XLSX (offline, fresh SQLite)")
+    print(_row("", "wall s / CPU s / peak RSS"))
+    for run in [*formats["csv"], formats["xlsx"]]:
+        print(
+            _row(
+                f"{run['rows']:,} rows {run['label']} ({run['file_mb']} MB)",
+                f"{run['seconds']:.1f} / {run['cpu_seconds']:.1f} / {run['peak_rss_mb']:.0f} MB",
+                _verdict(run),
+            )
+        )
+    wall, cpu = formats["xlsx_over_csv_wall"], formats["xlsx_over_csv_cpu"]
+    verdict = "ok" if max(wall, cpu) <= XLSX_CSV_TARGET else "ABOVE TARGET"
+    print(
+        _row(
+            f"XLSX / CSV at {formats['xlsx']['rows']:,} rows",
+            f"wall {wall:.2f}x, CPU {cpu:.2f}x",
+            f"target ≤ {XLSX_CSV_TARGET} ({verdict})",
+        )
+    )
+    sizes = " / ".join(f"{run['rows'] // 1000}k" for run in formats["csv"])
+    ratio = formats["rss_max_over_min"]
+    verdict = "ok" if ratio <= RSS_FLAT_TARGET else "ABOVE TARGET"
+    print(
+        _row(
+            f"peak RSS {sizes}, largest / smallest",
+            f"{ratio:.2f}x",
+            f"target ≤ {RSS_FLAT_TARGET} ({verdict})",
+        )
+    )
+
+
 class _DeepSeekOnly(Exception):
     """--deepseek-only: the DeepSeek runs are done, skip the rest."""
 
@@ -779,9 +864,17 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="run the imports with DEBUG off (production setting) instead of DEBUG=1",
     )
+    parser.add_argument(
+        "--formats",
+        action="store_true",
+        help="only section 4: CSV at 10k/100k/200k rows and the same 100k rows as XLSX "
+        "(wall, CPU, peak RSS; quick: 1k/5k/10k); results-formats.json",
+    )
     args = parser.parse_args(argv)
     if args.no_debug:
         DJANGO_MODE.update(DEBUG="0", SECRET_KEY=secrets.token_urlsafe(50))
+    if args.formats:
+        return _formats_main(args)
 
     if args.quick:
         small, large, xlsx_rows, deepseek_rows = 2_000, 10_000, 10_000, 200
@@ -896,6 +989,34 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
     return 1 if problems or over else 0
+
+
+def _formats_main(args: argparse.Namespace) -> int:
+    sizes = (1_000, 5_000, 10_000) if args.quick else (10_000, 100_000, 200_000)
+    xlsx_rows = sizes[-1] if args.quick else 100_000
+    # The largest import gets the whole timeout, smaller ones their share.
+    timeout = args.timeout or (120.0 if args.quick else 900.0)
+    work = Path(tempfile.mkdtemp(prefix="easycrm-bench-"))
+    began = time.perf_counter()
+    try:
+        formats = formats_bench(work, sizes, xlsx_rows, timeout)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    formats["meta"] = {
+        "debug": DJANGO_MODE["DEBUG"] == "1",
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "loadavg_after": list(os.getloadavg()),
+        "total_seconds": round(time.perf_counter() - began, 1),
+    }
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    (OUT_DIR / "results-formats.json").write_text(json.dumps(formats, indent=2, ensure_ascii=False) + "\n")
+    print()
+    print_formats_report(formats)
+    problems = [run for run in [*formats["csv"], formats["xlsx"]] if not run["completed"]]
+    for run in problems:
+        print(f"\nFAILED: {run['label']} ({run['file']}) did not complete: {run['error']}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

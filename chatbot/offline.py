@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from leads.filters import BETWEEN_SEPARATOR, TEXT_OPS, VALUELESS_OPS, Condition
+from leads.titles import TITLE_EQUIVALENTS
 
 from .plans import GROUP_FIELDS, HELP_TEXT, Clarification, Plan, plan_validate
 from .vocabulary import (
@@ -54,6 +55,8 @@ QUOTED = "\ue000"
 TEXT_VALUE_OPS = tuple(op for op in TEXT_OPS if op not in VALUELESS_OPS)
 # A value longer than this is a sentence the parser did not understand, not a company name.
 MAX_VALUE_CHARS = 80
+# Alternatives the parser cannot put in one condition: "from Germany or Acme".
+_MIXED_ALTERNATIVES = "I can join alternatives of one kind with “or”, not a place and a company"
 READ_ONLY_TEXT = (
     "I can only read leads: I cannot delete, change or add anything. "
     "Ask me to count, list or group leads instead."
@@ -70,6 +73,8 @@ SOFT_FOLLOW_UP_START = re.compile(r"^(?:now|only|just|then|ok|okay|so|again)\b")
 FRESH_MARKERS = re.compile(
     r"\b(?:in total|overall|altogether|all (?:the |our )?leads|all of (?:the |our )?leads)\b"
 )
+# Words that join alternatives of one kind: "the March or April sheet".
+JOIN_WORDS = frozenset({"and", "or", "&"})
 # Words between a place word ("from the …") and a name that are not part of the name.
 NAME_LEAD_INS = frozenset({"the", "our", "my", "this", "that", "a", "an", "from", "in", "on", "of", "at"})
 
@@ -118,6 +123,20 @@ class _State:
         if condition not in self.filters:
             self.filters.append(condition)
 
+    def add_any(self, field_name: str, op: str, values: list[str]) -> None:
+        """One condition any of whose values may match ("in Berlin or Munich"); one value is a plain one."""
+        values = [value for raw in values if (value := self.value(raw))]
+        if len(values) < 2:
+            self.add(field_name, op, values[0] if values else "")
+            return
+        try:
+            condition = Condition.any_of(field_name, op, values)
+        except ValueError as exc:
+            self.problems.append(str(exc))
+            return
+        if condition not in self.filters:
+            self.filters.append(condition)
+
     def value(self, raw: str) -> str:
         """A value as the user meant it: quoted text as typed, anything else as normalized."""
         raw = raw.strip()
@@ -127,11 +146,18 @@ class _State:
         raw = re.sub(r"^(?:the|a|an) ", "", raw)
         return re.sub(r"\ue000(\d+)", lambda m: self.quoted[int(m.group(1))], raw)
 
-    def apply(self, pattern: str | re.Pattern, handle: Callable[[re.Match], bool | None]) -> None:
-        """Run `handle` on each match of `pattern`; a match it does not reject is blanked out."""
+    def apply(
+        self, pattern: str | re.Pattern, handle: Callable[[re.Match], bool | str | None], *, mark: str = "|"
+    ) -> None:
+        """Run `handle` on each match of `pattern`; a match it does not reject is blanked out: replaced
+        by `mark`, or by the text `handle` returns (a rule's own mark, to find its matches again)."""
         for match in reversed(list(re.finditer(pattern, self.text))):
-            if handle(match) is not False:
-                self.text = re.sub(" +", " ", f"{self.text[: match.start()]} | {self.text[match.end() :]}")
+            outcome = handle(match)
+            if outcome is not False:
+                blank = outcome if isinstance(outcome, str) else mark
+                self.text = re.sub(
+                    " +", " ", f"{self.text[: match.start()]} {blank} {self.text[match.end() :]}"
+                )
 
     def leftover(self) -> list[str]:
         """The words no rule used and that are not filler, quoted text shown as typed."""
@@ -165,8 +191,6 @@ def offline_plan(
         return _follow_up(state, previous, leftover if replacement_wanted else [], leftover)
     if leftover:
         return _not_understood(leftover)
-    if _title_conflict(state.filters):
-        return _or_clarification()
     action = "group" if state.group_by else state.action or "list"
     asked_for_nothing = not (state.filters or state.sort or state.limit or state.action or state.group_by)
     if asked_for_nothing and not re.search(r"\b(?:leads?|contacts|everyone|everything|all)\b", text):
@@ -195,15 +219,19 @@ def _follow_up(
     if replacement and not state.filters:
         # "What about Initech?": the same question about another value.
         text_filters = [c for c in filters if c.op in TEXT_VALUE_OPS]
-        value = state.value(" ".join(replacement))
-        if "or" in replacement or len(value) > MAX_VALUE_CHARS:
+        # "What about Munich or Hamburg?": any of them.
+        values = [
+            state.value(value) for value in re.split(r" ?(?:\b(?:or|and)\b|,) ?", " ".join(replacement))
+        ]
+        values = [value for value in values if value]
+        if not values or any(len(value) > MAX_VALUE_CHARS for value in values):
             return _not_understood(replacement)
         old = text_filters[-1] if text_filters else None
         try:
             if old is not None:
-                filters[filters.index(old)] = Condition(old.field, old.op, value)
+                filters[filters.index(old)] = Condition.any_of(old.field, old.op, values)
             else:
-                filters.append(Condition("company_or_domain", "contains", value))
+                filters.append(Condition.any_of("company_or_domain", "contains", values))
         except ValueError:  # nothing usable left of the value, e.g. an empty quote
             return _not_understood(replacement)
     elif leftover:
@@ -243,11 +271,6 @@ def _plan(
     return plan_validate(draft.to_plan_dict())
 
 
-def _title_conflict(filters: list[Condition]) -> bool:
-    # Two job titles ("CTOs and CEOs") mean either one, which a plan (all conditions hold) cannot say.
-    return sum(1 for condition in filters if condition.field == "title") > 1
-
-
 def _not_understood(leftover: list[str]) -> Clarification:
     if "or" in leftover:
         return _or_clarification()
@@ -257,8 +280,9 @@ def _not_understood(leftover: list[str]) -> Clarification:
 
 def _or_clarification() -> Clarification:
     return Clarification(
-        "I can only combine conditions that must all hold (“and”), not alternatives (“or”). "
-        "Ask about one at a time, e.g. “How many CTOs?” and then “What about CEOs?”."
+        "I can combine alternatives of one kind (“CTOs or CEOs”, “in Berlin or Munich”, “from Acme or "
+        "Globex”), not of different kinds (“CTOs or leads from Acme”). Ask about one at a time, e.g. "
+        "“How many CTOs?” and then “What about leads from Acme?”."
     )
 
 
@@ -289,6 +313,11 @@ def _normalize(question: str, *, protected: frozenset[str] = frozenset()) -> tup
     text = re.sub(r"\b(vice|chief|senior|executive|managing|general)-(?=[a-z])", r"\1 ", text)
     text = re.sub(r"\be[- ]mails?\b", lambda m: m.group(0).replace("-", "").replace(" ", ""), text)
     text = text.replace("what's", "what is").replace("who's", "who is")
+    # "did we add this week" asks about leads added, it does not ask to add any.
+    text = re.sub(
+        r"\b(?:did|do|have|has|had) (?:we|you|they|i|someone|anyone) (add|create)(?:ed|d)?\b", r"\1ed", text
+    )
+    text = text.replace("createed", "created")
     text = re.sub(r"(\w)'s\b", r"\1", text)  # "Globex's" → "globex"
     text = re.sub(r"(\w)-based\b", r"\1 based", text)
     text = re.sub(r"[?!;()\[\]{}<>]", " , ", text)
@@ -338,7 +367,31 @@ def _words_pattern(words: object) -> str:
 
 _BOUNDARY = _words_pattern(BOUNDARY_WORDS)
 # A value: one to six words, none of them a boundary word; or a quoted placeholder.
-VALUE = rf"(?P<value>\ue000\d+|(?:(?!(?:{_BOUNDARY})\b)[^\s|,]+)(?: (?!(?:{_BOUNDARY})\b)[^\s|,]+){{0,5}})"
+_VALUE_BODY = rf"\ue000\d+|(?:(?!(?:{_BOUNDARY})\b)[^\s|,]+)(?: (?!(?:{_BOUNDARY})\b)[^\s|,]+){{0,5}}"
+VALUE = rf"(?P<value>{_VALUE_BODY})"
+# What joins alternatives of one kind: "CTOs or CEOs", "Berlin, Munich or Hamburg", "Acme and Globex".
+JOIN = r"(?: ,(?: or| and)? | or | and | and/or )"
+
+
+# Further values after a VALUE: ", B or C", " or B", " and B"; commas only in a list that ends in or/and.
+# A place word may be repeated ("in Berlin or in Munich").
+def _more(value: str) -> str:
+    """Further values of the pattern `value` after a first one: ", B or C", " or B", " and B"."""
+    item = rf"(?:(?:in|from|at) )?(?:{value})"
+    return rf"(?P<more>(?: , {item})*(?: ,)? (?:or|and|and/or) {item})"
+
+
+MORE_VALUES = _more(_VALUE_BODY)
+# Written-out spellings of the known titles (leads.titles), found as titles: "chief executive", "managing director".
+TITLE_SPELLINGS = tuple(
+    spelling
+    for group in TITLE_EQUIVALENTS
+    if group[0] in TITLE_WORDS
+    for spelling in group
+    if " " in spelling
+)
+# A mark left by the title rule for each title it found, numbered, so that joined titles can be told apart.
+TITLE_MARK = "\ue001"
 ISO_DATE = r"\d{4}[-/]\d{1,2}[-/]\d{1,2}"
 MONTH = _words_pattern(MONTHS)
 DATE = rf"(?:{ISO_DATE}|(?:{MONTH}) \d{{1,2}}(?:st|nd|rd|th)?(?: \d{{4}})?|\d{{1,2}}(?:st|nd|rd|th)? (?:{MONTH})(?: \d{{4}})?)"
@@ -388,21 +441,12 @@ def _name_before(
 ) -> tuple[int, int] | None:
     """A name right before the place word at `index` ("the trade show list"): up to four words back to
     an article, a preposition or a word that ends a value; the longest that names a sheet or file."""
-    first = index
-    while first > 0 and index - first < 4:
-        word = tokens[first - 1].group(0)
-        if word in NAME_LEAD_INS or word in "|,":
-            break
-        first -= 1
-    words = [token.group(0) for token in tokens[first:index]]
+    words = [token.group(0) for token in tokens[_name_start(tokens, index) : index]]
     chosen = None
     for size in range(len(words), 0, -1):
         if _matching_names(state, words[-size:], kind):
             chosen = size
             break
-    has_article = (
-        chosen is not None and index - chosen > 0 and tokens[index - chosen - 1].group(0) in NAME_LEAD_INS
-    )
     if chosen is None:
         # "Acme leads" is a company; "the trade show leads" is a name only when the database has it.
         if kind is None:
@@ -415,20 +459,51 @@ def _name_before(
         chosen = len(words)
         if not chosen or not _is_name_phrase(words):
             return None
-    elif kind is None and not has_article:
+    # "the March and April sheets", "the fair, web or partners files": any of the names, when each
+    # names one sheet or file, all of the same kind.
+    phrases, start = _joined_names(tokens, index - chosen, words[-chosen:])
+    if kind is None and not (start > 0 and tokens[start - 1].group(0) in NAME_LEAD_INS):
         return None
-    if index - chosen > 0 and tokens[index - chosen - 1].group(0) in ("and", "or", "&"):
-        # "the March and April sheets": two names, which a plan (all conditions hold) cannot say.
-        state.problems.append(
-            "I can look at one sheet or file at a time; ask about one, then “what about …?”"
-        )
+    if len(phrases) > 1:
+        if not _add_sources(state, phrases, kind):
+            if kind is None:
+                return None
+            state.problems.append(
+                "I can look at several sheets or files when each names one; ask about one, then “what about …?”"
+            )
     elif not _add_source(state, words[-chosen:], kind, fallback=kind is not None):
         return None
-    start = index - chosen
-    while start > 0 and tokens[start - 1].group(0) in NAME_LEAD_INS and index - chosen - start < 2:
-        start -= 1
+    for _ in range(2):  # "from the"
+        if start > 0 and tokens[start - 1].group(0) in NAME_LEAD_INS:
+            start -= 1
     end_token = tokens[index] if kind is not None else tokens[index - 1]
     return tokens[start].start(), end_token.end()
+
+
+def _joined_names(tokens: list[re.Match], start: int, last: list[str]) -> tuple[list[list[str]], int]:
+    """The names joined before the name `last` that starts at `start` ("March and April", "fair, web or
+    partners"), each as its words, and where the first one starts."""
+    phrases = [last]
+    joiner = start - 1
+    if joiner > 0 and tokens[joiner].group(0) == "the" and tokens[joiner - 1].group(0) in JOIN_WORDS:
+        joiner -= 1  # "the March or the April sheet"
+    joins = JOIN_WORDS
+    while joiner >= 0 and tokens[joiner].group(0) in joins and _name_start(tokens, joiner) < joiner:
+        start = _name_start(tokens, joiner)
+        phrases.insert(0, [token.group(0) for token in tokens[start:joiner]])
+        joiner, joins = start - 1, {","}
+    return phrases, start
+
+
+def _name_start(tokens: list[re.Match], index: int) -> int:
+    """Where a name ending before `index` may start: up to four words back to an article or a preposition."""
+    first = index
+    while first > 0 and index - first < 4:
+        word = tokens[first - 1].group(0)
+        if word in NAME_LEAD_INS or word in "|,":
+            break
+        first -= 1
+    return first
 
 
 def _name_after(
@@ -441,10 +516,12 @@ def _name_after(
     start += named
     if bare and start < len(tokens) and tokens[start].group(0) in ("last", "latest", "recent", "previous"):
         start += 1  # "from the last trade show": the name is what follows
+    following = [token.group(0) for token in tokens[start : start + 8]]
+    place_words = [index for index, word in enumerate(following) if word in SHEET_WORDS + FILE_WORDS]
+    if bare and place_words and "|" not in following[: place_words[0]]:
+        return None  # "from the Fair worksheet", "in the March and April sheets": the place word's own rule
     words = []
     for token in tokens[start : start + 4]:
-        if bare and (token.group(0) in SHEET_WORDS or token.group(0) in FILE_WORDS):
-            return None  # "from the Fair worksheet": the place word's own rule
         if token.group(0) in BOUNDARY_WORDS or token.group(0) in "|,":
             break
         words.append(token.group(0))
@@ -501,15 +578,33 @@ def _add_source(state: _State, phrase: list[str], kind: str | None, *, fallback:
             state.add(kind or "source", "contains", typed)
         return True
     field_name = matches[0][0]
-    values = sorted({name for _, name in matches}, key=lambda name: (len(name), name))
-    shortest = values[0]
-    if all(shortest.lower() in value.lower() for value in values):
+    if shortest := _one_name(matches):
         state.add(field_name, "contains", shortest)
     else:
+        values = sorted({name for _, name in matches}, key=lambda name: (len(name), name))
         label = "sheets" if field_name == "worksheet" else "files"
         listed = ", ".join(f"“{name}”" for name in values[:5])
         state.problems.append(f"“{typed}” could be one of several {label} ({listed}); say which one")
     return True
+
+
+def _add_sources(state: _State, phrases: list[list[str]], kind: str | None) -> bool:
+    """One condition for several named sheets or files, any of which may match; False unless each
+    phrase names exactly one sheet or file, all of the same kind."""
+    found = [_matching_names(state, phrase, kind) if phrase else [] for phrase in phrases]
+    names = [_one_name(matches) for matches in found]
+    if not all(names) or len({matches[0][0] for matches in found}) > 1:
+        return False
+    state.add_any(found[0][0][0], "contains", names)
+    return True
+
+
+def _one_name(matches: list[tuple[str, str]]) -> str:
+    """The value that finds every matched name ("March" for "March" and "March 2024"), or "" if none does."""
+    values = sorted({name for _, name in matches}, key=lambda name: (len(name), name))
+    if values and all(values[0].lower() in value.lower() for value in values):
+        return values[0]
+    return ""
 
 
 def _name_matches(phrase: list[str], name: str) -> bool:
@@ -714,6 +809,7 @@ def _rule_groups(state: _State) -> None:
         rf"(?: leads| contacts)?\b",
         group,
     )
+    state.apply(rf"\b{AMOUNT} (?:most common|biggest|largest|main|top) (?P<field>{groups})\b", group)
     state.apply(rf"\b(?:top|most common|biggest|largest|main)(?: {AMOUNT})? (?P<field>{groups})\b", group)
     state.apply(rf"\b(?P<field>{groups}) with the most (?:leads|contacts)\b", group)
     state.apply(rf"\b(?:which|what) (?:different )?(?P<field>{groups}) (?:do|are there|have|exist)\b", group)
@@ -763,13 +859,30 @@ def _rule_explicit_fields(state: _State) -> None:
 
         return handle
 
+    def explicit_any(op: str) -> Callable[[re.Match], bool | None]:
+        # "whose title is CTO or CEO": any of the values (the email fields' special forms take one).
+        def handle(match: re.Match) -> bool | None:
+            field_name, values = _field_of(match.group("field")), _alternatives(match)
+            if field_name in ("email", "email_domain") or not all(map(_is_value, values)):
+                return False
+            state.add_any(
+                field_name,
+                "word" if op == "default" and field_name == "title" else op_or(op, "contains"),
+                values,
+            )
+            return None
+
+        return handle
+
     for op, words in ops.items():
         if op in VALUELESS_OPS:
             state.apply(rf"\b{prefix}?(?P<field>{fields}) (?:{words})\b", explicit(op))
         elif op == "default":
             # Without an op the field word needs a lead-in: "with title CTO", not "phone numbers".
+            state.apply(rf"\b{prefix}(?P<field>{fields}) {VALUE}{MORE_VALUES}", explicit_any(op))
             state.apply(rf"\b{prefix}(?P<field>{fields}) {VALUE}", explicit(op))
         else:
+            state.apply(rf"\b{prefix}?(?P<field>{fields}) (?:{words}) {VALUE}{MORE_VALUES}", explicit_any(op))
             state.apply(rf"\b{prefix}?(?P<field>{fields}) (?:{words}) {VALUE}", explicit(op))
 
 
@@ -797,6 +910,10 @@ def op_or(op: str, fallback: str) -> str:
 
 def _rule_named(state: _State) -> None:
     state.apply(
+        rf"\b(?:named|called|by the name(?: of)?|with the name|name is) {VALUE}{MORE_VALUES}",
+        _any_of(state, "name", "equals"),
+    )
+    state.apply(
         rf"\b(?:named|called|by the name(?: of)?|with the name|name is) {VALUE}",
         lambda m: state.add("name", "equals", m.group("value")),
     )
@@ -805,8 +922,13 @@ def _rule_named(state: _State) -> None:
 def _rule_files_sheets_domains(state: _State) -> None:
     extensions = "|".join(FILE_EXTENSIONS)
     lead_in = r"(?:(?:from|in|of|on) (?:the )?(?:file |source file |upload |import )?)?"
+    file_name = rf"[\w][\w.\-]*\.(?:{extensions})\b"
     state.apply(
-        rf"\b{lead_in}(?P<value>[\w][\w.\-]*\.(?:{extensions}))\b(?: (?:file|upload|import))?",
+        rf"\b{lead_in}(?P<value>{file_name}){_more(file_name)}(?: (?:files?|uploads?|imports?))?",
+        _any_of(state, "source", "contains"),
+    )
+    state.apply(
+        rf"\b{lead_in}(?P<value>{file_name})(?: (?:file|upload|import))?",
         lambda m: state.add("source", "contains", m.group("value")),
     )
     state.apply(
@@ -818,6 +940,11 @@ def _rule_files_sheets_domains(state: _State) -> None:
     state.apply(
         rf"\b(?:from|in|of) (?:the )?(?:file|source file|upload|import) {VALUE}",
         lambda m: state.add("source", "contains", m.group("value")),
+    )
+    sheet = r"sheet ?\d+\b"
+    state.apply(
+        rf"\b(?:(?:from|in|on) )?(?:the )?(?P<value>{sheet}){_more(sheet)}(?: (?:worksheets?|sheets?|tabs?)\b)?",
+        _any_of(state, "worksheet", "contains", lambda value: value.replace(" ", "")),
     )
     state.apply(
         r"\b(?:(?:from|in|on) )?(?:the )?(?P<value>sheet ?\d+)\b(?: (?:worksheet|sheet|tab)\b)?",
@@ -836,13 +963,24 @@ def _rule_files_sheets_domains(state: _State) -> None:
         ),
     )
     mail_words = r"(?:emails?|email addresses|email address|addresses|address|mail|accounts|account|users)"
+    domain = rf"@?(?:[a-z0-9-]+\.)+(?!(?:{extensions})\b)[a-z]{{2,10}}\b"
+    state.apply(
+        rf"\b(?:(?:with|having|have|has|from|at) )?(?:an? )?(?:{mail_words} (?:at|from|on|@|ending in|ending with) )?"
+        rf"(?P<value>{domain}){_more(domain)}(?: {mail_words}| domains?)?",
+        _any_of(state, "email_domain", "equals", lambda value: value.lstrip("@")),
+    )
     state.apply(
         rf"\b(?:(?:with|having|have|has|from|at) )?(?:an? )?(?:{mail_words} (?:at|from|on|@|ending in|ending with) )?"
         rf"@?(?P<value>(?:[a-z0-9-]+\.)+(?!(?:{extensions})\b)[a-z]{{2,10}})\b(?: {mail_words}| domain)?",
         lambda m: state.add("email_domain", "equals", m.group("value")),
     )
+    webmail = "|".join(WEBMAIL)
     state.apply(
-        rf"\b(?:(?:with|having|have|has|using|on|at) )?(?:an? )?(?P<value>{'|'.join(WEBMAIL)})(?: {mail_words})?\b",
+        rf"\b(?:(?:with|having|have|has|using|on|at) )?(?:an? )?(?P<value>{webmail}){_more(webmail)}(?: {mail_words})?\b",
+        _any_of(state, "email_domain", "contains"),
+    )
+    state.apply(
+        rf"\b(?:(?:with|having|have|has|using|on|at) )?(?:an? )?(?P<value>{webmail})(?: {mail_words})?\b",
         lambda m: state.add("email_domain", "contains", m.group("value")),
     )
 
@@ -876,28 +1014,66 @@ def _rule_presence(state: _State) -> None:
 
 
 def _rule_titles(state: _State) -> None:
+    """Job titles as whole words. Titles joined by "or"/"and" ("CTOs or CEOs", "CTOs, CFOs and COOs")
+    are one condition any of whose values may match; titles side by side ("CTO founders") must all hold."""
     titles = _words_pattern(TITLE_WORDS)
     qualifiers = _words_pattern(TITLE_QUALIFIERS)
-
-    def title(match: re.Match) -> None:
-        value = match.group("title")
-        value = re.sub(rf"\b({titles})(?:s|es)\b", r"\1", value)
-        state.add("title", "word", value)
-
     roles = _words_pattern(ROLES_OF_AREA)
     area = rf"(?:{qualifiers}|(?!(?:{_BOUNDARY})\b)[a-z]+)"
+    found: list[str] = []
 
-    def role_of_area(match: re.Match) -> None:
+    def keep(value: str) -> str:
+        found.append(value)
+        return f"{TITLE_MARK}{len(found) - 1}"
+
+    def title(match: re.Match) -> str:
+        return keep(re.sub(rf"\b({titles})(?:s|es)\b", r"\1", match.group("title")))
+
+    def role_of_area(match: re.Match) -> str:
         # "heads of sales" → "head of sales", "VPs marketing" → "vp marketing".
-        state.add("title", "word", re.sub(rf"^({roles})(?:s|es)\b", r"\1", match.group("title")))
+        return keep(re.sub(rf"^({roles})(?:s|es)\b", r"\1", match.group("title")))
 
     state.apply(rf"\b(?P<title>(?:{roles})(?:s|es)? of (?:{area})(?: (?:{qualifiers}))?)\b", role_of_area)
     state.apply(rf"\b(?P<title>(?:vp|svp|evp|vice president)s? (?:{qualifiers}))\b", role_of_area)
     state.apply(r"\b(?P<title>chief [a-z]+ officer)s?\b", title)
-    state.apply(
-        rf"\b(?P<title>(?:{qualifiers}) head)s?\b", lambda m: state.add("title", "word", m.group("title"))
-    )
+    # The written-out forms of known titles: "chief executives", "managing directors", "key account managers".
+    state.apply(rf"\b(?P<title>{_words_pattern(TITLE_SPELLINGS)})s?\b", lambda m: keep(m.group("title")))
+    state.apply(rf"\b(?P<title>(?:{qualifiers}) head)s?\b", lambda m: keep(m.group("title")))
     state.apply(rf"\b(?P<title>(?:(?:{qualifiers}) ){{0,2}}(?:{titles})(?:s|es)?)\b", title)
+    mark = rf"{TITLE_MARK}(\d+)"
+
+    def joined(match: re.Match) -> str:
+        state.add_any("title", "word", [found[int(index)] for index in re.findall(mark, match.group(0))])
+        return "|"
+
+    state.text = re.sub(rf"{mark}(?:(?:{JOIN}{mark})+)?", joined, state.text)
+
+
+def _alternatives(match: re.Match) -> list[str]:
+    """The value of a match and those of its MORE_VALUES, in the question's order."""
+    more = re.split(rf"{JOIN}(?:(?:in|from|at) )?", match.group("more") or "")
+    return [match.group("value"), *(value for value in more if value)]
+
+
+def _any_of(
+    state: _State, field_name: str, op: str, clean: Callable[[str], str] = str
+) -> Callable[[re.Match], bool | None]:
+    """A handler for a pattern ending in MORE_VALUES: one condition any of whose values may match; a
+    match whose joined words cannot be values ("Berlin, how many") is left to the one-value pattern."""
+
+    def handle(match: re.Match) -> bool | None:
+        values = _alternatives(match)
+        if not all(_is_value(value) for value in values):
+            return False
+        state.add_any(field_name, op, [clean(value) for value in values])
+        return None
+
+    return handle
+
+
+def _is_value(value: str) -> bool:
+    """Whether words may be a place or company: not only filler ("how many"), not "the database"."""
+    return value not in NOT_VALUES and any(word not in FILLER_WORDS for word in value.split())
 
 
 def _rule_location(state: _State) -> None:
@@ -907,6 +1083,19 @@ def _rule_location(state: _State) -> None:
             return False
         state.add("remarks", "contains", value)
         return None
+
+    def places(match: re.Match) -> bool | None:
+        # "in Berlin or Munich": any of them. Words that cannot be places leave it to the rules below.
+        values = _alternatives(match)
+        if not all(_is_value(value) for value in values):
+            return False
+        state.add_any("remarks", "contains", values)
+        return None
+
+    state.apply(
+        rf"\b(?:(?:based|located|headquartered|situated|living|residing|who live) )?in {VALUE}{MORE_VALUES}",
+        places,
+    )
 
     state.apply(
         r"\b(?:(?:in|at|from) )?(?P<value>\ue000\d+|[\w.\-]+) based\b(?: (?:companies|company|firms|businesses|organizations))?",
@@ -924,6 +1113,38 @@ def _rule_company(state: _State) -> None:
         # "from Germany" is a place, kept in remarks; "from Globex" the company or the email domain.
         state.add("remarks" if value in PLACES else "company_or_domain", "contains", value)
         return None
+
+    def companies(match: re.Match, values: list[str] | None = None) -> bool | None:
+        # "from Acme or Globex": any of them; places and companies together cannot be one condition.
+        values = values or _alternatives(match)
+        if not all(_is_value(value) for value in values):
+            return False
+        kinds = {"remarks" if value in PLACES else "company_or_domain" for value in values}
+        if len(kinds) > 1:
+            state.problems.append(_MIXED_ALTERNATIVES)
+            return None
+        state.add_any(kinds.pop(), "contains", values)
+        return None
+
+    state.apply(
+        rf"\b(?:from|at|working at|working for|works at|works for|work at|work for|employed at|employed by|"
+        rf"employees of|staff of|people at|people from|(?<=\| )of) {VALUE}{MORE_VALUES}",
+        companies,
+    )
+
+    def companies_before(match: re.Match) -> bool | None:
+        # "Acme or Globex leads", "the Berlin or Munich leads".
+        values = [*(word for word in match.group("first").split() if word != ","), match.group("value")]
+        if any(value in VOCABULARY and value not in PLACES for value in values):
+            return False
+        return companies(match, values)
+
+    name = rf"(?!(?:{_words_pattern(VOCABULARY - PLACES)})\b)[a-z][\w&.\-]*"
+    state.apply(
+        rf"(?:^| )(?P<first>(?:{name} (?:, )?)*?{name})(?: ,)? (?:or|and) "
+        rf"(?P<value>{name}) (?=(?:leads|employees|staff|people|contacts)\b)",
+        companies_before,
+    )
 
     state.apply(
         rf"\b(?:from|at|working at|working for|works at|works for|work at|work for|employed at|employed by|"
@@ -945,6 +1166,11 @@ def _rule_name_search(state: _State) -> None:
         lambda m: (
             False if m.group("value") in FILLER_WORDS else state.add("name", "contains", m.group("value"))
         ),
+    )
+    state.apply(
+        rf"^[ ,]*(?:find|look up|lookup|search for|search|who is|show me|show) (?:the )?(?:leads? |contacts? )?(?:for |of )?"
+        rf"{VALUE}{MORE_VALUES}[ ,]*$",
+        _any_of(state, "name", "contains"),
     )
     state.apply(
         rf"^[ ,]*(?:find|look up|lookup|search for|search|who is|show me|show) (?:the )?(?:lead |contact )?(?:for |of )?"

@@ -22,6 +22,7 @@ from leads.filters import (
     DATE_OPS,
     DEFAULT_SORT,
     GROUPABLE_FIELDS,
+    MAX_ALTERNATIVES,
     MAX_CONDITIONS,
     MAX_DATE,
     MIN_DATE,
@@ -114,7 +115,11 @@ def _describe(condition: Condition) -> str:
     """A condition in words, with the other spellings a title condition also finds."""
     words = condition.describe()
     if condition.field == "title" and condition.op in TITLE_VARIANT_OPS:
-        others = title_variants(condition.value)[1:]
+        typed = [value.lower() for value in condition.values]
+        spellings = dict.fromkeys(
+            spelling for value in condition.values for spelling in title_variants(value)
+        )
+        others = [spelling for spelling in spellings if spelling not in typed]
         if others:
             shown = ", ".join(f"'{other}'" for other in others[:MAX_SPELLINGS_SHOWN])
             words += f" (or {shown}{', …' if len(others) > MAX_SPELLINGS_SHOWN else ''})"
@@ -210,16 +215,29 @@ def _validate_filter(item: object) -> Condition:
         text = ""
     elif field_name in DATE_CONDITION_FIELDS:
         text = _date_value(value, op, label)
+    elif isinstance(value, list):
+        # Several values, any of which may match: "CTOs or CEOs".
+        if not 1 <= len(value) <= MAX_ALTERNATIVES:
+            raise _Invalid(f"{label} {op.replace('_', ' ')} takes 1 to {MAX_ALTERNATIVES} values.")
+        try:
+            return Condition.any_of(field_name, op, [_text_value(item, op, label) for item in value])
+        except ValueError as exc:
+            raise _Invalid(f"{exc}.") from None
     else:
-        if not isinstance(value, str) or not value.strip():
-            raise _Invalid(f"{label} {op.replace('_', ' ')} needs some text to look for.")
-        text = " ".join(value.split())
-        if "\x00" in text or len(text) > 200:
-            raise _Invalid(f"the text to look for in {label} is too long.")
+        text = _text_value(value, op, label)
     try:
         return Condition(field_name, op, text)
     except ValueError as exc:
         raise _Invalid(f"{exc}.") from None
+
+
+def _text_value(value: object, op: str, label: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _Invalid(f"{label} {op.replace('_', ' ')} needs some text to look for.")
+    text = " ".join(value.split())
+    if "\x00" in text or len(text) > 200:
+        raise _Invalid(f"the text to look for in {label} is too long.")
+    return text
 
 
 def _date_value(value: object, op: str, label: str) -> str:
@@ -255,6 +273,8 @@ def _filter_dict(condition: Condition) -> dict:
         value: object = None
     elif condition.op == "between":
         value = condition.value.split(BETWEEN_SEPARATOR, 1)
+    elif condition.alternatives:
+        value = list(condition.values)
     else:
         value = condition.value
     return {"field": condition.field, "op": condition.op, "value": value}
@@ -263,6 +283,8 @@ def _filter_dict(condition: Condition) -> dict:
 def _table_filter(condition: Condition, *, taken: Collection[str]) -> dict[str, object] | None:
     """The lead table's own parameters equivalent to `condition`, if it has free ones."""
     field_name, op = condition.field, condition.op
+    if condition.alternatives:  # a box holds one value; "any of" is a condition of its own
+        return None
     # The table's column boxes mean "contains"; its has_phone/has_email choices mean (not) empty.
     if op == "contains" and field_name in TEXT_FILTERS and field_name not in taken:
         return {field_name: condition.value}

@@ -36,21 +36,26 @@ _UPLOAD_OVERHEAD_BYTES = 64 * 1024
 
 
 class RequestSizeLimitMiddleware:
-    """Refuse a request whose declared Content-Length exceeds MAX_UPLOAD_MB with 413, before anything
-    (the CSRF check, the upload handlers) reads its body: a 60 MB upload is not read in full first.
-    The proxy in front should apply the same limit (docs/deployment.md)."""
+    """Refuse a request whose declared Content-Length exceeds MAX_UPLOAD_REQUEST_MB (by default
+    MAX_UPLOAD_MB × MAX_UPLOAD_FILES: one upload carries several files) with 413, before anything
+    (the CSRF check, the upload handlers) reads its body: a 600 MB upload is not read in full first.
+    Each file's own MAX_UPLOAD_MB is checked by the upload form. The proxy in front should apply the
+    same limit (docs/deployment.md)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        limit = settings.MAX_UPLOAD_MB * 1024 * 1024 + _UPLOAD_OVERHEAD_BYTES
+        limit = settings.MAX_UPLOAD_REQUEST_MB * 1024 * 1024 + _UPLOAD_OVERHEAD_BYTES
         try:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             declared = 0
         if declared > limit:
-            message = f"This file is larger than the {settings.MAX_UPLOAD_MB} MB limit. Split it into smaller files."
+            message = (
+                f"This upload is larger than the {settings.MAX_UPLOAD_REQUEST_MB} MB limit of one request. "
+                "Upload fewer files at once, or split them into smaller files."
+            )
             response = HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
             response["Connection"] = "close"
             return response

@@ -11,6 +11,8 @@ os.environ.pop("DEEPSEEK_API_KEY", None)
 os.environ.setdefault("DEBUG", "1")
 os.environ.setdefault("Q_SYNC", "1")
 os.environ.setdefault("DEEPSEEK_BACKOFF_SECONDS", "0.01")
+# Uploads go straight through unless a test asks for the review step (processing/tests/test_review.py).
+os.environ.setdefault("IMPORT_REVIEW", "never")
 # import_leads in this process: forked children would not see a test's uncommitted data.
 os.environ.setdefault("IMPORT_PROCESSES", "1")
 # One SQLite test database per run, so two runs in one checkout cannot trample each other.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -145,7 +146,9 @@ Q_CLUSTER = {
     "retry": TASK_TIMEOUT + 60,
     "max_attempts": 3,
     "ack_failures": True,
-    "save_limit": 1000,
+    # Successful tasks are not kept (the batch rows are the record): with a limit, every result's save
+    # locks and loads all kept rows to prune one — 14 ms CPU per task at 1,000, 1,000 tasks an import.
+    "save_limit": -1,
     "catch_up": False,
     "poll": 0.2,
     "label": "Task queue",
@@ -201,6 +204,15 @@ if AWS_STORAGE_BUCKET_NAME:
     }
 
 MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 25)
+# One upload may carry this many files, each up to MAX_UPLOAD_MB; a request body may therefore be
+# MAX_UPLOAD_MB × MAX_UPLOAD_FILES (RequestSizeLimitMiddleware, docs/importing.md) unless set lower.
+MAX_UPLOAD_FILES = env_int("MAX_UPLOAD_FILES", 20)
+MAX_UPLOAD_REQUEST_MB = env_int("MAX_UPLOAD_REQUEST_MB", MAX_UPLOAD_MB * MAX_UPLOAD_FILES)
+# With S3 storage the browser sends files straight to the bucket with a presigned POST
+# (processing/direct_upload.py); the bucket needs CORS for this site (docs/deployment.md).
+S3_DIRECT_UPLOAD = bool(AWS_STORAGE_BUCKET_NAME) and env_bool("S3_DIRECT_UPLOAD", True)
+# How long a presigned POST may be started after it was issued.
+S3_DIRECT_UPLOAD_EXPIRY_SECONDS = env_int("S3_DIRECT_UPLOAD_EXPIRY_SECONDS", 300)
 MAX_IMPORT_ROWS = env_int("MAX_IMPORT_ROWS", 200_000)
 # A file that could not be read is deleted from storage unless this is set (to look at it later).
 KEEP_REJECTED_UPLOADS = env_bool("KEEP_REJECTED_UPLOADS", False)
@@ -219,6 +231,12 @@ LEAD_BATCH_SIZE = env_int("LEAD_BATCH_SIZE", 10)
 # Offline (no model call), a worker stores up to this many queued batches of one import in one
 # transaction with set-based SQL; batches stay the unit of progress (see docs/pipeline.md).
 STORE_CHUNK_BATCHES = env_int("STORE_CHUNK_BATCHES", 50)
+# When a web upload stops for a person to check the mapping and preview before any lead is written:
+# always | when_unsure (unless every column was recognized with confidence or a saved mapping applies) |
+# never. `import_leads` never stops (its --review prints the review instead). See docs/importing.md.
+IMPORT_REVIEW = env_str("IMPORT_REVIEW", "always")
+# The review's "what will happen" counts run the real upsert (rolled back) over this many rows at most.
+REVIEW_COUNT_ROWS = env_int("REVIEW_COUNT_ROWS", 5000)
 # A row without an email updates the lead with its phone, or with its first + last name + company.
 DEDUPE_WITHOUT_EMAIL = env_bool("DEDUPE_WITHOUT_EMAIL", True)
 # Processes `import_leads` standardizes and stores with in offline mode (1: in its own process).
@@ -260,6 +278,8 @@ LOGIN_REDIRECT_URL = "leads:list"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
+# easycrm/formats/en/formats.py: every date as 2026-12-01 14:05 UTC, whatever the template.
+FORMAT_MODULE_PATH = ["easycrm.formats"]
 # Dates are stored in UTC and shown in this zone, with its name next to them (e.g. Europe/Berlin).
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
@@ -286,6 +306,25 @@ SECURE_CSP = {
     "form-action": ["'self'"],
     "frame-ancestors": ["'none'"],
 }
+
+
+def s3_upload_origins(options: dict) -> list[str]:
+    """The origins boto3's presigned POST for the bucket goes to (processing/direct_upload.py)."""
+    bucket, region, style = options["bucket_name"], options["region_name"], options["addressing_style"]
+    if options["endpoint_url"]:
+        # Another endpoint: path style unless "virtual", and boto3 keeps the path for an IP address.
+        parts = urlsplit(options["endpoint_url"])
+        hosts = [f"{bucket}.{parts.netloc}", parts.netloc] if style == "virtual" else [parts.netloc]
+        return [f"{parts.scheme}://{host}" for host in hosts]
+    prefix = "" if style == "path" else f"{bucket}."
+    hosts = [f"{prefix}s3.amazonaws.com"] + ([f"{prefix}s3.{region}.amazonaws.com"] if region else [])
+    return [f"https://{host}" for host in hosts]
+
+
+if S3_DIRECT_UPLOAD:
+    _S3_ORIGINS = env_list("S3_UPLOAD_ORIGINS") or s3_upload_origins(STORAGES["default"]["OPTIONS"])
+    SECURE_CSP["connect-src"] = ["'self'", *_S3_ORIGINS]
+    SECURE_CSP["form-action"] = ["'self'", *_S3_ORIGINS]
 # Browser features no page of ours uses, switched off for the page and anything it embeds.
 PERMISSIONS_POLICY = {
     feature: []

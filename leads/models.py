@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
-from django.db.models.functions import Lower
+from django.db.models import Q, Value
+from django.db.models.functions import Lower, NullIf
 from django.utils import timezone
 
 from easycrm.fields import OrderedJSONField
@@ -14,6 +14,8 @@ from easycrm.fields import OrderedJSONField
 LEAD_FIELDS = ("first_name", "last_name", "title", "company", "email", "phone", "remarks")
 # What a person may change on the lead page: the standardized fields plus how the lead is worked.
 EDITABLE_FIELDS = (*LEAD_FIELDS, "status", "owner")
+# The text columns the lead table sorts by one at a time (leads.filters.TEXT_KEYSET_FIELDS).
+TEXT_SORT_COLUMNS = ("first_name", "last_name", "title", "company", "email", "phone", "worksheet")
 
 
 def lead_statuses() -> list[str]:
@@ -70,10 +72,16 @@ class Lead(models.Model):
         indexes = [
             models.Index(fields=["-updated_at", "-id"], name="lead_updated_idx"),
             models.Index(fields=["created_at"], name="lead_created_idx"),
-            models.Index(Lower("last_name"), name="lead_last_name_lower_idx"),
-            models.Index(Lower("first_name"), name="lead_first_name_lower_idx"),
-            models.Index(Lower("company"), name="lead_company_lower_idx"),
-            models.Index(Lower("title"), name="lead_title_lower_idx"),
+            # Rows without an email find their lead by name + company (leads.services): all three, so
+            # the lookup reads only the leads it matches, not every lead with a common last name.
+            models.Index(
+                Lower("last_name"), Lower("first_name"), Lower("company"), name="lead_name_lower_idx"
+            ),
+            # The table's text sorts, in both directions and by keyset (leads.filters.text_sort_value).
+            *(
+                models.Index(NullIf(Lower(name), Value("")), "id", name=f"lead_{name}_sort_idx")
+                for name in TEXT_SORT_COLUMNS
+            ),
             models.Index(fields=["source_file"], name="lead_source_file_idx"),
             # Rows without an email find their lead by phone (leads.services, DEDUPE_WITHOUT_EMAIL).
             models.Index(fields=["phone"], name="lead_phone_idx"),

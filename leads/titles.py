@@ -6,6 +6,7 @@
 
     title_variants("CTO")        → ("cto", "chief technology officer", "chief technical officer")
     title_variants("VP Sales")   → ("vp sales", "vice president sales", "vp of sales", ...)
+    title_key("Chief Technology Officer") == title_key("C.T.O.") == "cto"   # counted together
 """
 
 from __future__ import annotations
@@ -57,13 +58,7 @@ def title_variants(value: str) -> tuple[str, ...]:
     """The spellings of the title `value` (lower case, the value itself first): acronyms and their
     expansions, "sr"/"senior", "X of Y"/"Y X" for heads, directors and VPs. At most MAX_VARIANTS."""
     variants = [" ".join(value.lower().split())]
-    # "V.P." and "Sr." are "vp" and "sr".
-    base = " ".join(re.sub(r"(?<=[a-z])\.", " ", variants[0]).replace(" & ", " and ").split())
-    base = (
-        re.sub(r"\b(?:(?<= )|^)([a-z]) (?=[a-z]\b)", r"\1", base)
-        if re.search(r"\b[a-z] [a-z]\b", base)
-        else base
-    )
+    base = _base(variants[0])
     for candidate in [form for singular in _singulars(base) for form in _swapped(singular)]:
         for spelling in _spelled(candidate):
             if spelling and spelling not in variants:
@@ -71,6 +66,27 @@ def title_variants(value: str) -> tuple[str, ...]:
             if len(variants) >= MAX_VARIANTS:
                 return tuple(variants)
     return tuple(variants)
+
+
+def title_key(value: str) -> str:
+    """The one form all spellings of a title share, so that grouping leads by title counts "CTO", "cto",
+    "C.T.O." and "Chief Technology Officer" together: lower case, singular, every known expansion as its
+    short form, "<role> of <area>" and "VP <area>" as "<area> <role>" ("VP of Sales" → "sales vp")."""
+    base = _base(" ".join(re.sub(r"(?<=[a-z])-(?=[a-z])", " ", value.lower()).split()))
+    short = _SPELLING_PATTERN.sub(lambda match: _GROUP_OF[match.group(0)][0], _singulars(base)[-1])
+    if match := re.fullmatch(r"(?P<role>vp|svp|evp|head|director|mgr) of (?P<area>[a-z& ]+)", short):
+        return f"{match['area']} {match['role']}"
+    if match := re.fullmatch(r"(?P<role>vp|svp|evp) (?P<area>[a-z& ]+)", short):
+        return f"{match['area']} {match['role']}"
+    return short
+
+
+def _base(value: str) -> str:
+    """ "V.P." and "Sr." are "vp" and "sr", "C T O" is "cto", "&" is "and"."""
+    base = " ".join(re.sub(r"(?<=[a-z])\.", " ", value).replace(" & ", " and ").split())
+    if re.search(r"\b[a-z] [a-z]\b", base):
+        base = re.sub(r"\b(?:(?<= )|^)([a-z]) (?=[a-z]\b)", r"\1", base)
+    return base
 
 
 def _spelled(value: str) -> list[str]:
@@ -104,6 +120,8 @@ def _singulars(value: str) -> list[str]:
 def _swapped(value: str) -> list[str]:
     """ "head of sales" ↔ "sales head"; "vp of sales" also "vp sales"."""
     forms = [value]
+    if value in _GROUP_OF:  # "managing director" is a title of its own, not a director of managing
+        return forms
     if match := re.fullmatch(rf"(?P<role>{_ROLES}) of (?P<area>[a-z& ]+)", value):
         forms += [f"{match['area']} {match['role']}", f"{match['role']} {match['area']}"]
     elif (match := re.fullmatch(r"(?P<role>vice president|vp|svp|evp) (?P<area>[a-z& ]+)", value)) or (

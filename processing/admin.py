@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 
 from . import services
-from .models import ImportBatch, ImportJob
+from .models import ImportBatch, ImportJob, SavedMapping
 
 
 class ImportBatchInline(admin.TabularInline):
@@ -57,3 +57,15 @@ class ImportBatchAdmin(admin.ModelAdmin):
     search_fields = ("id", "job__id", "source_file")
     readonly_fields = [f.name for f in ImportBatch._meta.fields]
     list_select_related = ("job",)
+
+
+@admin.register(SavedMapping)
+class SavedMappingAdmin(admin.ModelAdmin):
+    """Mappings confirmed on the import review; deleting one makes the next such file ask again."""
+
+    list_display = ("__str__", "confirmed_by", "confirmed_at", "times_used")
+    search_fields = ("headers", "confirmed_by__username")
+    readonly_fields = ("signature", "headers", "roles", "confirmed_by", "confirmed_at", "times_used")
+
+    def has_add_permission(self, request) -> bool:
+        return False

@@ -23,6 +23,7 @@ from django.db import transaction
 
 from llm import client
 
+from . import review
 from .models import ImportBatch, ImportJob
 from .parsing import SourceRow
 from .standardize import (
@@ -201,11 +202,12 @@ def columns_standardize(
     ``completions`` (also when one fails). The caller still runs validate_lead on each."""
     recorded = column_roles_from_record(job.column_roles)
     guesses = batch_column_roles(rows, recorded)
+    chosen = review.overrides(job)  # a person's choice (or a saved mapping) beats the model's
     roles: dict[str, dict[str, ColumnRole]] = {}
     transforms: dict[str, dict[str, str]] = {}
     for sheet, guess in guesses.items():
         answer = _sheet_answer(job, sheet, guess, batch_number, completions, log_extra)
-        roles[sheet] = _roles_from_answer(answer, guess)
+        roles[sheet] = {**_roles_from_answer(answer, guess), **chosen.get(sheet, {})}
         transforms[sheet] = answer.get("transforms") or {}
     leads = [standardize_here(row, roles[row.worksheet], transforms[row.worksheet]) for row in rows]
     doubtful = [

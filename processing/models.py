@@ -3,12 +3,14 @@ made durable)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, models
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, F, Q, Sum, Value, When
+from django.urls import reverse
 from django.utils import timezone
 
 from .parsing import SourceRow
@@ -52,10 +54,31 @@ class ImportJobManager(models.Manager):
         )
 
 
+class _JsonArrayLength(models.Func):
+    """The length of a JSON array column, computed by the database (SQLite and PostgreSQL)."""
+
+    output_field = models.IntegerField()
+    arity = 1
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return self.as_sql(compiler, connection, function="json_array_length", **extra_context)
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return self.as_sql(compiler, connection, function="jsonb_array_length", **extra_context)
+
+
+def skipped_batch_rows(batches: models.QuerySet) -> int:
+    """How many rows the skipped batches among `batches` hold, counted by the database."""
+    total = batches.filter(status=ImportBatch.Status.SKIPPED).aggregate(rows=Sum(_JsonArrayLength("rows")))
+    return total["rows"] or 0
+
+
 class ImportJob(models.Model):
     class Status(models.TextChoices):
         UPLOADING = "uploading", "Uploading"
         UPLOADED = "uploaded", "Uploaded"
+        # Read and split, nothing queued: waiting for a person to confirm the mapping (processing.review).
+        REVIEW = "review", "Ready for review"
         PROCESSING = "processing", "Processing"
         COMPLETED = "completed", "Completed"
         COMPLETED_WITH_ERRORS = "completed_with_errors", "Completed with errors"
@@ -63,7 +86,14 @@ class ImportJob(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     TERMINAL = (Status.COMPLETED, Status.COMPLETED_WITH_ERRORS, Status.FAILED, Status.CANCELLED)
-    ACTIVE = (Status.UPLOADING, Status.UPLOADED, Status.PROCESSING)
+    ACTIVE = (Status.UPLOADING, Status.UPLOADED, Status.REVIEW, Status.PROCESSING)
+
+    class Review(models.TextChoices):
+        """IMPORT_REVIEW: when an import stops for a person to confirm it (processing.review)."""
+
+        ALWAYS = "always", "Always"
+        WHEN_UNSURE = "when_unsure", "When a column is unsure"
+        NEVER = "never", "Never"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     file = models.FileField(upload_to="uploads/%Y/%m/%d/", max_length=500, blank=True)
@@ -84,6 +114,15 @@ class ImportJob(models.Model):
     # (processing.column_mode): {sheet: {"roles": {header: role}, "transforms": {header: transform}}}.
     model_column_roles = models.JSONField(default=dict, blank=True)
     standardizer = models.CharField(max_length=20, blank=True)
+    # Whether the split stops for a review (IMPORT_REVIEW for the web upload, never for import_leads).
+    review_mode = models.CharField(max_length=16, choices=Review.choices, default=Review.NEVER)
+    # What the split found of each worksheet, in file order (parsing._sheet_head plus "rows" and
+    # "first_batch"): the review screen's sheets, header rows and first rows.
+    sheets = models.JSONField(default=list, blank=True)
+    # What a person chose on the review screen: {"header_rows": {sheet: row}, "skip_sheets": [sheet],
+    # "include_sheets": [sheet], "reviewed": bool, "reviewed_by": name, "reviewed_at": iso, "remembered":
+    # {sheet: {"by", "on"}}, "preview": {"key", "leads"} (the model's answer for the first batch)}.
+    review = models.JSONField(default=dict, blank=True)
 
     total_rows = models.PositiveIntegerField(default=0)
     total_batches = models.PositiveIntegerField(default=0)
@@ -124,6 +163,18 @@ class ImportJob(models.Model):
     def __str__(self) -> str:
         return f"{self.original_filename} ({self.get_status_display()})"
 
+    def get_absolute_url(self) -> str:
+        return reverse("processing:detail", args=[self.pk])
+
+    @property
+    def review_remembered(self) -> dict | None:
+        """{"by", "on"} when a saved mapping covers every sheet with rows: one click imports it."""
+        remembered = self.review.get("remembered") or {}
+        sheets = [sheet["sheet"] for sheet in self.sheets if sheet.get("rows")]
+        if not sheets or any(sheet not in remembered for sheet in sheets):
+            return None
+        return remembered[sheets[0]]
+
     @property
     def stage_display(self) -> str:
         if self.status == self.Status.PROCESSING and self.total_batches:
@@ -162,29 +213,84 @@ class ImportJob(models.Model):
 
     @property
     def rows_not_imported(self) -> int:
+        """Skipped and failed rows, those the cancel left out included: the problem rows' CSV."""
         return self.rows_skipped + self.rows_failed
+
+    @property
+    def rows_cancelled(self) -> int:
+        """Rows never standardized because the import was cancelled: the rows of its skipped batches
+        (a batch is only ever skipped by a cancel). They are in rows_skipped too — each row has one
+        outcome — so one query here keeps the counters as they are; no query without skipped batches."""
+        if not self.skipped_batches:
+            return 0
+        key = (self.skipped_batches, self.rows_skipped)
+        cached = getattr(self, "_rows_cancelled", None)
+        if cached is None or cached[0] != key:
+            cached = (key, skipped_batch_rows(self.batches.all()))
+            self._rows_cancelled = cached
+        return cached[1]
+
+    @property
+    def rows_skipped_not_leads(self) -> int:
+        """Rows read and skipped as not leads (repeated headers, totals, instructions, nothing usable)."""
+        return self.rows_skipped - self.rows_cancelled
 
     @property
     def finished_batches(self) -> int:
         return self.completed_batches + self.failed_batches + self.skipped_batches
 
     @property
+    def batches_run(self) -> int:
+        """Batches that went through the standardizer (done or failed), not those a cancel skipped."""
+        return self.completed_batches + self.failed_batches
+
+    @property
     def rows_processed(self) -> int:
+        """Rows that went through the standardizer so far, with whatever outcome."""
         return (
             self.leads_created
             + self.leads_updated
             + self.rows_unchanged
             + self.rows_skipped
             + self.rows_failed
+            - self.rows_cancelled
         )
 
     @property
     def progress_percent(self) -> int:
+        """Share of the batches that ran: a cancelled import shows how far it got, not a full bar."""
         if self.status == self.Status.COMPLETED:
             return 100
         if not self.total_batches:
             return 0
-        return min(100, int(100 * self.finished_batches / self.total_batches))
+        return min(100, int(100 * self.batches_run / self.total_batches))
+
+    @property
+    def settling(self) -> bool:
+        """Cancelled, but a batch is still running (it finishes and is counted) or queued (the cancel
+        or the split is still skipping it): the numbers are not final yet, so the panel keeps polling."""
+        if self.status != self.Status.CANCELLED:
+            return False
+        unsettled = (ImportBatch.Status.RUNNING, ImportBatch.Status.QUEUED)
+        return self.batches.filter(status__in=unsettled).exists()
+
+    @property
+    def can_resume(self) -> bool:
+        """A cancelled import, not undone, whose cancel skipped batches: they can be queued again
+        (services.import_resume checks the same under a lock)."""
+        return (
+            self.status == self.Status.CANCELLED
+            and not self.undone_at
+            and self.total_batches > 0
+            and self.skipped_batches > 0
+            and not self.settling
+            and not self.review_pending
+        )
+
+    @property
+    def review_pending(self) -> bool:
+        """The split stopped for a review that nobody confirmed (processing.review)."""
+        return bool(self.review.get("held")) and not self.review.get("reviewed")
 
     @property
     def duration(self) -> timedelta | None:
@@ -259,7 +365,8 @@ class ImportBatchManager(models.Manager):
     def close_done(self, closes: list[tuple[uuid.UUID, list[dict], int, float]], *, claim: Q) -> bool:
         """running → done for many batches at once, each with its (pk, results, calls, seconds) — only
         if every one still matches `claim` (their rows are locked first); False, and nothing written,
-        otherwise. One locking query and one executemany instead of an UPDATE per batch."""
+        otherwise. One locking query and one executemany instead of an UPDATE per batch; the results
+        are sent as the JSON text the field would send (json.dumps), without its per-value walk."""
         ids = [pk for pk, *_ in closes]
         if len(list(self.select_for_update().filter(claim, pk__in=ids).values_list("pk", flat=True))) != len(
             ids
@@ -267,7 +374,7 @@ class ImportBatchManager(models.Manager):
             return False
         meta = ImportBatch._meta
         quote = connection.ops.quote_name
-        results_field, pk_field = meta.get_field("results"), meta.pk
+        pk_field = meta.pk
         sql = (
             f"UPDATE {quote(meta.db_table)} SET {quote('status')} = %s, {quote('results')} = %s, "  # noqa: S608
             f"{quote('finished_at')} = %s, {quote('last_error')} = '', {quote('lease_until')} = NULL, "
@@ -278,7 +385,7 @@ class ImportBatchManager(models.Manager):
         params = [
             [
                 ImportBatch.Status.DONE.value,
-                results_field.get_db_prep_save(results, connection),
+                json.dumps(results),
                 finished_at,
                 calls,
                 seconds,
@@ -370,3 +477,26 @@ class ImportBatch(models.Model):
         if self.started_at and self.finished_at:
             return self.finished_at - self.started_at
         return None
+
+
+class SavedMapping(models.Model):
+    """A mapping a person confirmed on the review screen, for every sheet with the same set of headers:
+    the next such sheet is imported with it (processing.review)."""
+
+    signature = models.CharField(max_length=64, unique=True)
+    headers = models.JSONField(default=list)
+    # {header: role value, "remarks" or "ignore"}: every column of the sheet.
+    roles = models.JSONField(default=dict)
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    confirmed_at = models.DateTimeField(default=timezone.now)
+    times_used = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-confirmed_at"]
+        verbose_name = "saved column mapping"
+
+    def __str__(self) -> str:
+        shown = ", ".join(self.headers[:4])
+        return f"{shown}{'…' if len(self.headers) > 4 else ''}"

@@ -27,7 +27,7 @@ import re
 import statistics
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,6 +177,8 @@ def iter_rows(
     max_rows: int,
     warnings: list[str],
     limits: RowLimits | None = None,
+    header_rows: Mapping[str, int] | None = None,
+    sheets: list[dict] | None = None,
 ) -> Iterator[SourceRow]:
     """Yield one SourceRow per data row, across every worksheet in workbook order.
 
@@ -189,6 +191,10 @@ def iter_rows(
     beyond `limits` (default: the settings) or a file too big to read within the reader's memory
     and time raise it during iteration (rows already yielded are then to be discarded). Problems
     that do not stop the import are appended to `warnings` as the sheet that has them is read.
+
+    `header_rows` names the header row of a sheet (its row number) instead of the one found, as the
+    import review lets a person choose; `sheets`, when given, receives one SHEET_HEAD dict per
+    worksheet as it is read (see _sheet_head).
 
     The file is parsed in a child process (processing.reader), so a parser that runs out of
     memory ends that process, not this one.
@@ -205,11 +211,20 @@ def iter_rows(
         limits=limits or RowLimits.from_settings(),
         memory_mb=settings.READER_MEMORY_MB,
         cpu_seconds=settings.READER_CPU_SECONDS,
+        header_rows=header_rows,
+        sheets=sheets,
     )
 
 
 def parse_rows(
-    path: str | os.PathLike, filename: str, *, max_rows: int, warnings: list[str], limits: RowLimits
+    path: str | os.PathLike,
+    filename: str,
+    *,
+    max_rows: int,
+    warnings: list[str],
+    limits: RowLimits,
+    header_rows: Mapping[str, int] | None = None,
+    sheets: list[dict] | None = None,
 ) -> Iterator[SourceRow]:
     """iter_rows in this process, without its memory bound: for processing.reader's child."""
     extension = Path(filename).suffix.lower()
@@ -221,11 +236,18 @@ def parse_rows(
     with open(path, "rb") as file:
         head = file.read(_SAMPLE_BYTES)
     if extension == ".csv":
-        sheets: Iterator[_Sheet | None] = iter([_open_csv(path, filename, head, limits)])
+        opened: Iterator[_Sheet | None] = iter([_open_csv(path, filename, head, limits)])
     else:
         workbook = _open_workbook(path, extension, head, max_rows=max_rows, limits=limits)
-        sheets = _excel_sheets(workbook, warnings)
-    return _data_rows(sheets, max_rows=max_rows, warnings=warnings, limits=limits)
+        opened = _excel_sheets(workbook, warnings)
+    return _data_rows(
+        opened,
+        max_rows=max_rows,
+        warnings=warnings,
+        limits=limits,
+        header_rows=header_rows or {},
+        heads=sheets,
+    )
 
 
 def too_many_rows(max_rows: int) -> str:
@@ -236,7 +258,13 @@ def too_many_rows(max_rows: int) -> str:
 
 
 def _data_rows(
-    sheets: Iterator[_Sheet | None], *, max_rows: int, warnings: list[str], limits: RowLimits
+    sheets: Iterator[_Sheet | None],
+    *,
+    max_rows: int,
+    warnings: list[str],
+    limits: RowLimits,
+    header_rows: Mapping[str, int],
+    heads: list[dict] | None,
 ) -> Iterator[SourceRow]:
     total = 0
     saw_header = False
@@ -245,7 +273,7 @@ def _data_rows(
         if sheet is None:
             unreadable += 1
             continue
-        records = _sheet_records(sheet, warnings, limits)
+        records = _sheet_records(sheet, warnings, limits, header_rows.get(sheet.name), heads)
         if records is None:
             continue
         saw_header = True
@@ -266,20 +294,32 @@ def _data_rows(
     raise FileRejected("This file is empty.")
 
 
-def _sheet_records(sheet: _Sheet, warnings: list[str], limits: RowLimits) -> Iterator[SourceRow] | None:
-    """The sheet's data rows, or None when the sheet has no non-blank row at all."""
+def _sheet_records(
+    sheet: _Sheet,
+    warnings: list[str],
+    limits: RowLimits,
+    header_row: int | None = None,
+    heads: list[dict] | None = None,
+) -> Iterator[SourceRow] | None:
+    """The sheet's data rows, or None when the sheet has no non-blank row at all. `header_row` (a row
+    number among the first HEADER_SEARCH_ROWS non-blank rows) is taken as the header when given."""
     sheet.rows = _checked_rows(sheet, sheet.rows, limits, warnings)
     window: list[tuple[int, list[str]]] = []
     for number, cells in sheet.rows:
         window.append((number, cells))
         if len(window) == HEADER_SEARCH_ROWS:
             break
+    chosen = next((index for index, (number, _) in enumerate(window) if number == header_row), None)
+    header_index = chosen if chosen is not None else _find_header([cells for _, cells in window])
+    header_cells = window[header_index or 0][1] if window else []
+    no_header = chosen is None and (
+        header_index is None or any(_EMAIL_LIKE.fullmatch(cell) for cell in header_cells)
+    )
     if not window:
+        if heads is not None:
+            heads.append(_sheet_head(sheet, window, None, []))
         return None
-
-    header_index = _find_header([cells for _, cells in window])
-    header_cells = window[header_index or 0][1]
-    if header_index is None or any(_EMAIL_LIKE.fullmatch(cell) for cell in header_cells):
+    if no_header:
         # No row looks like column names, or the best candidate holds an email address: the
         # sheet has no header row, and taking its first lead for one would silently lose it.
         data_start = header_index or 0
@@ -305,7 +345,35 @@ def _sheet_records(sheet: _Sheet, warnings: list[str], limits: RowLimits) -> Ite
                 sheet.label,
                 f"some column names appear more than once; the repeats were renamed {renamed}.",
             )
+    if heads is not None:
+        heads.append(
+            _sheet_head(sheet, window, None if no_header else window[header_index][0], headers.names)
+        )
     return _records(sheet, headers, window[data_start:], warnings)
+
+
+# How much of a sheet's top the import review shows for choosing another header row.
+HEAD_ROWS = 10
+HEAD_CELLS = 12
+HEAD_CELL_CHARS = 60
+
+
+def _sheet_head(
+    sheet: _Sheet, window: list[tuple[int, list[str]]], header_row: int | None, headers: list[str]
+) -> dict:
+    """What the import review shows of a sheet before its rows: its name, the header row taken (None:
+    the sheet has none, or no row at all), the column names as the rows carry them and its first
+    non-blank rows, cut to a readable size."""
+    return {
+        "sheet": sheet.name,
+        "header_row": header_row,
+        "headers": list(headers),
+        "empty": not window,
+        "head": [
+            [number, [cell[:HEAD_CELL_CHARS] for cell in cells[:HEAD_CELLS]]]
+            for number, cells in window[:HEAD_ROWS]
+        ],
+    }
 
 
 def _records(

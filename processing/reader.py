@@ -9,6 +9,7 @@ whatever a child fed with hostile bytes might send). The pipe's back-pressure ke
 in flight, so the parent's memory does not grow with the file.
 
 Messages, one JSON array a line: ["ready"] once the file is opened, ["warning", text],
+["sheet", head] as each worksheet's header is found (parsing._sheet_head),
 ["row", worksheet, row, [[header, value], ...]], then one of ["done", peak_kb],
 ["rejected", message, peak_kb], ["memory"], ["error", text].
 """
@@ -23,7 +24,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import IO
@@ -65,6 +66,8 @@ def read_in_child(
     limits: RowLimits,
     memory_mb: int,
     cpu_seconds: int,
+    header_rows: Mapping[str, int] | None = None,
+    sheets: list[dict] | None = None,
 ) -> Iterator[SourceRow]:
     """processing.parsing.iter_rows's contract, read by a child process (see the module docstring).
 
@@ -78,6 +81,7 @@ def read_in_child(
         "limits": asdict(limits),
         "memory_mb": memory_mb,
         "cpu_seconds": cpu_seconds,
+        "header_rows": dict(header_rows or {}),
     }
     # Closed by _Child.stop, when the rows are read or abandoned.
     stderr = tempfile.TemporaryFile()  # noqa: SIM115
@@ -101,7 +105,7 @@ def read_in_child(
     except BaseException:
         child.stop()
         raise
-    return child.rows(warnings)
+    return child.rows(warnings, sheets)
 
 
 class _Child:
@@ -117,7 +121,7 @@ class _Child:
         if message[0] != "ready":
             self._fail(message)
 
-    def rows(self, warnings: list[str]) -> Iterator[SourceRow]:
+    def rows(self, warnings: list[str], sheets: list[dict] | None = None) -> Iterator[SourceRow]:
         try:
             while True:
                 message = self._next()
@@ -130,6 +134,9 @@ class _Child:
                     )
                 elif kind == "warning":
                     warnings.append(message[1])
+                elif kind == "sheet":
+                    if sheets is not None:
+                        sheets.append(message[1])
                 elif kind == "done":
                     self._log_peak(message[1], "read")
                     return
@@ -234,13 +241,17 @@ def main() -> None:
         out.write(json.dumps(message).encode() + b"\n")
 
     warnings: list[str] = []
-    sent = 0
+    heads: list[dict] = []
+    sent = heads_sent = 0
 
     def send_warnings() -> None:
-        nonlocal sent
+        nonlocal sent, heads_sent
         for warning in warnings[sent:]:
             send("warning", warning)
         sent = len(warnings)
+        for head in heads[heads_sent:]:
+            send("sheet", head)
+        heads_sent = len(heads)
 
     try:
         rows = parse_rows(
@@ -249,11 +260,13 @@ def main() -> None:
             max_rows=request["max_rows"],
             warnings=warnings,
             limits=RowLimits(**request["limits"]),
+            header_rows=request.get("header_rows") or {},
+            sheets=heads,
         )
         send("ready")
         out.flush()
         for row in rows:
-            if sent < len(warnings):
+            if sent < len(warnings) or heads_sent < len(heads):
                 send_warnings()
             send("row", row.worksheet, row.row, list(row.cells.items()))
         send_warnings()

@@ -32,16 +32,17 @@ from django_q.tasks import async_task
 from leads.services import LeadInput, RowOutcome, leads_upsert
 from llm import client
 
+from . import review
 from .column_mode import columns_standardize
-from .models import ImportBatch, ImportJob
+from .models import ImportBatch, ImportJob, skipped_batch_rows
 from .parsing import SUPPORTED_EXTENSIONS, FileRejected, SourceRow, accepted_types, iter_rows
 from .standardize import (
     FIELD_NAMES,
     ROLE_SAMPLE_ROWS,
     column_roles_record,
     deepseek_standardize,
+    is_instructions_sheet,
     offline_standardize,
-    validate_lead,
 )
 
 logger = logging.getLogger("easycrm.pipeline")
@@ -86,19 +87,62 @@ def upload_check(*, filename: str, size: int) -> None:
         raise ImportRejected("This file is empty.")
 
 
-def import_start(*, file: File, filename: str, user=None, enqueue: bool = True) -> ImportJob:
+def import_start(
+    *, file: File, filename: str, user=None, enqueue: bool = True, review_mode: str = ImportJob.Review.NEVER
+) -> ImportJob:
     """Record an import and store its file; a refused file gives a `failed` job with the reason.
+
+    `review_mode` (ImportJob.Review; the web upload passes IMPORT_REVIEW) says whether the split stops
+    for a person to review the mapping (processing.review).
 
     The job never stays `uploading`: a file that cannot be stored fails the job with NOT_STORED (and
     the sweeper fails one whose process died mid-store). With enqueue, the split task is queued once
     the transaction commits (the seed's S3 trigger).
     """
-    filename = Path(filename).name[:255] or "upload"
     size = file.size or 0
+    job = _job_create(filename=filename, size=size, user=user, review_mode=review_mode)
+    if job.status == ImportJob.Status.FAILED:
+        return job
+    try:
+        job.file.save(job.original_filename, file, save=False)
+    except Exception:
+        logger.exception("upload could not be stored", extra={"job_id": job.pk})
+        ImportJob.objects.fail(job.pk, NOT_STORED)
+        job.refresh_from_db()
+        return job
+    return _job_stored(job, enqueue=enqueue)
+
+
+def import_start_stored(
+    *,
+    name: str,
+    filename: str,
+    size: int,
+    user=None,
+    enqueue: bool = True,
+    review_mode: str = ImportJob.Review.NEVER,
+) -> ImportJob:
+    """import_start for a file already in storage under `name` (the browser's direct upload to S3,
+    processing.direct_upload): the same checks and split, nothing copied; a refused file is deleted
+    unless KEEP_REJECTED_UPLOADS."""
+    job = _job_create(filename=filename, size=size, user=user, review_mode=review_mode)
+    job.file.name = name
+    if job.status == ImportJob.Status.FAILED:
+        if not settings.KEEP_REJECTED_UPLOADS:
+            file_delete(job)
+        job.refresh_from_db()
+        return job
+    return _job_stored(job, enqueue=enqueue)
+
+
+def _job_create(*, filename: str, size: int, user, review_mode: str) -> ImportJob:
+    """The job of a new upload; `failed` with the reason when upload_check refuses the file."""
+    filename = Path(filename).name[:255] or "upload"
     job = ImportJob.objects.create(
         original_filename=filename,
         size=size,
         uploaded_by=user if user is not None and user.is_authenticated else None,
+        review_mode=review_mode,
     )
     try:
         upload_check(filename=filename, size=size)
@@ -106,25 +150,22 @@ def import_start(*, file: File, filename: str, user=None, enqueue: bool = True) 
         ImportJob.objects.fail(job.pk, str(exc))
         logger.info("upload refused", extra={"job_id": job.pk})
         job.refresh_from_db()
-        return job
-    try:
-        job.file.save(filename, file, save=False)
-    except Exception:
-        logger.exception("upload could not be stored", extra={"job_id": job.pk})
-        ImportJob.objects.fail(job.pk, NOT_STORED)
-        job.refresh_from_db()
-        return job
+    return job
+
+
+def _job_stored(job: ImportJob, *, enqueue: bool) -> ImportJob:
+    """The upload is in storage: the job waits for its split task (queued after the commit)."""
     job.status = ImportJob.Status.UPLOADED
     job.stage = "Waiting for a worker…"
     job.split_queued_at = timezone.now()
     job.save(update_fields=["file", "status", "stage", "split_queued_at"])
     logger.info("upload stored", extra={"job_id": job.pk})
     if enqueue:
-        transaction.on_commit(lambda: _split_enqueue(job.pk))
+        transaction.on_commit(lambda: split_enqueue(job.pk))
     return job
 
 
-def _split_enqueue(job_id) -> None:
+def split_enqueue(job_id) -> None:
     async_task("processing.tasks.import_split", str(job_id))
 
 
@@ -157,9 +198,20 @@ def import_split(*, job_id, enqueue: bool = True) -> list:
     job.standardizer = "deepseek" if client.is_configured() else "offline"
     job.stage = "Standardizing…"
     job.save(
-        update_fields=["total_rows", "total_batches", "warnings", "standardizer", "stage", "column_roles"]
+        update_fields=[
+            *("total_rows", "total_batches", "warnings", "standardizer", "stage", "column_roles"),
+            *("sheets", "review"),
+        ]
     )
     logger.info("split done: %s rows in %s batches", total_rows, total_batches, extra={"job_id": job.pk})
+    if review.review_needed(job):
+        # Nothing is queued until a person confirms (processing.review.review_confirm).
+        job.review["held"] = True
+        ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.PROCESSING).update(
+            status=ImportJob.Status.REVIEW, stage="Waiting for your review", review=job.review
+        )
+        logger.info("split done: waiting for a review", extra={"job_id": job.pk})
+        return []
     queued = ImportBatch.objects.filter(job=job, status=ImportBatch.Status.QUEUED)
     if not ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.PROCESSING).exists():
         # Cancelled while the file was read: the batches made since then must not stay queued.
@@ -180,6 +232,10 @@ def _batches_create(job: ImportJob, warnings: list[str]) -> tuple[int, int]:
     # For the column roles recorded on the job: every header of each sheet, and its first rows' values.
     headers: dict[str, dict[str, None]] = {}
     samples: dict[str, list[dict[str, str]]] = {}
+    # For the review screen: each sheet's header row and top rows (from the reader), rows, first batch.
+    heads: list[dict] = []
+    sheet_rows: dict[str, int] = {}
+    first_batch: dict[str, int] = {}
 
     def close_batch() -> None:
         nonlocal rows, batch_number
@@ -198,11 +254,18 @@ def _batches_create(job: ImportJob, warnings: list[str]) -> tuple[int, int]:
 
     with _local_copy(job) as path:
         for row in iter_rows(
-            path, job.original_filename, max_rows=settings.MAX_IMPORT_ROWS, warnings=warnings
+            path,
+            job.original_filename,
+            max_rows=settings.MAX_IMPORT_ROWS,
+            warnings=warnings,
+            header_rows=job.review.get("header_rows"),
+            sheets=heads,
         ):
             sequence += 1
             rows.append(SourceRow(row.worksheet, row.row, row.cells, seq=sequence).to_json())
             headers.setdefault(row.worksheet, {}).update(dict.fromkeys(row.cells))
+            sheet_rows[row.worksheet] = sheet_rows.get(row.worksheet, 0) + 1
+            first_batch.setdefault(row.worksheet, batch_number + 1)
             sample = samples.setdefault(row.worksheet, [])
             if len(sample) < ROLE_SAMPLE_ROWS:
                 sample.append(row.cells)
@@ -215,7 +278,22 @@ def _batches_create(job: ImportJob, warnings: list[str]) -> tuple[int, int]:
             close_batch()
         ImportBatch.objects.bulk_create(pending)
     ImportBatch.objects.filter(job=job).update(total_batches=batch_number)
+    # Every named column of a sheet, in the header's order, even one without a value: the set of
+    # headers is what a saved mapping is found by.
+    for head in heads:
+        if head["sheet"] in headers:
+            headers[head["sheet"]] = {**dict.fromkeys(head.get("headers") or ()), **headers[head["sheet"]]}
     job.column_roles = column_roles_record(headers, samples)
+    job.sheets = [
+        {
+            **head,
+            "rows": sheet_rows.get(head["sheet"], 0),
+            "first_batch": first_batch.get(head["sheet"]),
+            "instructions": is_instructions_sheet(head["sheet"]),
+        }
+        for head in heads
+    ]
+    review.apply_choices(job)
     return sequence, batch_number
 
 
@@ -370,10 +448,7 @@ def _batch_standardize_one(batch: ImportBatch, job: ImportJob, claim: Q) -> _Sta
         logger.exception("standardizer crashed", extra=usage.extra)
         _batch_close(batch, claim, ImportBatch.Status.FAILED, "Unexpected error while standardizing.", usage)
         return None
-    cleaned = [
-        validate_lead(row.cells, lead, worksheet=row.worksheet) for row, lead in zip(rows, leads, strict=True)
-    ]
-    return _Standardized(batch, rows, cleaned, usage)
+    return _Standardized(batch, rows, review.validate_rows(job, rows, leads), usage)
 
 
 def _standardize(rows: list[SourceRow], usage: _Usage, *, job: ImportJob, batch_number: int) -> list:
@@ -381,12 +456,15 @@ def _standardize(rows: list[SourceRow], usage: _Usage, *, job: ImportJob, batch_
     completions: list[client.Completion] = []
     try:
         if not client.is_configured():
-            return offline_standardize(rows)
+            return offline_standardize(rows, review.overrides(job))
         try:
             if settings.DEEPSEEK_MODE == "columns":
                 return columns_standardize(
                     rows, job=job, batch_number=batch_number, completions=completions, log_extra=usage.extra
                 )
+            answered = review.preview_answer(job, rows)
+            if answered is not None:
+                return answered  # the review's preview call already asked for exactly these rows
             # The roles recorded at split time: the same hints for every batch of a sheet.
             leads, completion = deepseek_standardize(
                 rows, column_roles=job.column_roles, log_extra=usage.extra
@@ -537,12 +615,13 @@ def _job_stop_on_config_error(job: ImportJob, message: str) -> None:
         _batch_close(batch, ImportBatch.QUEUED, ImportBatch.Status.FAILED, message, _Usage())
 
 
-# --- Cancel, retry ------------------------------------------------------------------------------
+# --- Cancel, resume, retry ----------------------------------------------------------------------
 
 
 def import_cancel(*, job: ImportJob) -> bool:
     """Cancel an import that is still running: queued batches are skipped, running ones finish,
-    no new model calls start. Returns False when the job had already ended."""
+    no new model calls start (import_resume queues the skipped ones again). Returns False when the
+    job had already ended."""
     with transaction.atomic():
         cancelled = ImportJob.objects.filter(pk=job.pk, status__in=ImportJob.ACTIVE).update(
             status=ImportJob.Status.CANCELLED, stage="", finished_at=timezone.now()
@@ -555,6 +634,54 @@ def import_cancel(*, job: ImportJob) -> bool:
     logger.info("job cancelled", extra={"job_id": job.pk})
     job.refresh_from_db()
     return True
+
+
+def import_resume(*, job: ImportJob, enqueue: bool = True) -> list:
+    """Queue again the batches a cancel skipped; returns their ids ([] when the job cannot resume).
+
+    Only a cancelled import, not undone, with skipped batches and none still running or queued (its
+    numbers are final, see ImportJob.settling). Under the job's row lock, the skipped batches and
+    their rows leave the counters in the same conditional update that reopens the job, so two clicks
+    correct them once; each row then gets its one outcome when its batch runs.
+    """
+    with transaction.atomic():
+        # total_batches > 0: the split has finished (a split cancelled half-way still adds batches).
+        locked = ImportJob.objects.select_for_update().filter(
+            pk=job.pk, status=ImportJob.Status.CANCELLED, undone_at__isnull=True, total_batches__gt=0
+        )
+        held = list(locked.values_list("review", flat=True))
+        if not held or (held[0].get("held") and not held[0].get("reviewed")):
+            return []  # gone, or cancelled while waiting for its review: nothing was confirmed to run
+        batches = ImportBatch.objects.filter(job_id=job.pk)
+        unsettled = (ImportBatch.Status.RUNNING, ImportBatch.Status.QUEUED)
+        if batches.filter(status__in=unsettled).exists():
+            return []
+        skipped = batches.filter(status=ImportBatch.Status.SKIPPED)
+        ids = list(skipped.order_by("batch_number").values_list("id", flat=True))
+        if not ids:
+            return []
+        rows = skipped_batch_rows(batches)
+        locked.update(
+            status=ImportJob.Status.PROCESSING,
+            skipped_batches=F("skipped_batches") - len(ids),
+            rows_skipped=F("rows_skipped") - rows,
+            finished_at=None,
+            stage="Resuming…",
+        )
+        skipped.update(
+            status=ImportBatch.Status.QUEUED,
+            attempts=0,
+            results=[],
+            claim_token=None,
+            lease_until=None,
+            started_at=None,
+            finished_at=None,
+        )
+        if enqueue:
+            transaction.on_commit(lambda: import_enqueue(batch_ids=ids))
+    logger.info("resuming %s skipped batches", len(ids), extra={"job_id": job.pk})
+    job.refresh_from_db()
+    return ids
 
 
 def import_retry_failed(*, job: ImportJob, enqueue: bool = True) -> list:
@@ -674,7 +801,7 @@ def _jobs_recover(now) -> None:
             pk=job_id, status=ImportJob.Status.UPLOADED, split_queued_at__lt=now - lease
         ).update(split_queued_at=now, split_attempts=F("split_attempts") + 1)
         if requeued:
-            _split_enqueue(job_id)
+            split_enqueue(job_id)
     for job in ImportJob.objects.filter(
         status=ImportJob.Status.PROCESSING, total_batches=0, started_at__lt=now - lease
     ):

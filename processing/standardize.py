@@ -23,9 +23,10 @@ import itertools
 import json
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
 
 import phonenumbers
 from django.conf import settings
@@ -46,6 +47,7 @@ def _camel_case(name: str) -> str:
 # The wire schema's camelCase names (firstName, …) for the model's fields, in the model's order.
 FIELD_NAMES = {_camel_case(name): name for name in LEAD_FIELDS}
 SCHEMA_FIELDS = tuple(FIELD_NAMES)
+_SCHEMA_NAMES = {name: schema for schema, name in FIELD_NAMES.items()}
 # The model's own limits; remarks is a TextField and has none.
 MAX_LENGTHS = {
     name: Lead._meta.get_field(name).max_length
@@ -59,6 +61,8 @@ SKIP_NOTHING_USABLE = "No name, email, phone or company in this row."
 PLACEHOLDERS = frozenset({
     "n/a", "n.a.", "n.a", "na", "#n/a", "-", "--", "---", "–", "—", "none", "null", "nil", "nan",
     "undefined", "(blank)", "(empty)", "#value!", "#ref!", "k.a.", "k. a.",
+    # What Outlook writes into fields nobody filled in: an empty date, an unspecified gender.
+    "0.0.00", "0/0/00", "00.00.0000", "keine angabe", "not specified", "unspecified",
 })
 # fmt: on
 # In a name column these are names ("Nil", "Nan", "Na"), so only the unmistakable placeholders go.
@@ -81,6 +85,8 @@ class Role(StrEnum):
     COMPANY_FLAG = "companyFlag"
     # "Phone Ext" next to "Phone".
     PHONE_EXTENSION = "phoneExtension"
+    # Only by a person's choice on the review screen: the column's cells are not imported at all.
+    IGNORE = "ignore"
 
 
 # fmt: off
@@ -279,8 +285,8 @@ LABEL_WORDS = {
              "trabajo", "oficina", "lavoro", "ufficio", "company", "corporate"),
     "mobile": ("mobile", "cell", "cellphone", "mobil", "handy", "portable", "movil", "cellulare", "celular"),
     "home": ("home", "private", "privat", "personal", "domicile", "casa", "particulier", "personnel"),
-    "other": ("other", "alt", "alternative", "secondary", "sonstige", "weitere", "autre", "otro", "altro",
-              "pager", "assistant"),
+    "other": ("other", "alt", "alternative", "secondary", "sonstige", "weitere", "weiteres", "weiterer",
+              "autre", "otro", "altro", "pager", "assistant", "assistent", "assistentin"),
 }
 # fmt: on
 LABEL_RANK = {"work": 0, "": 1, "mobile": 2, "home": 3, "other": 4}
@@ -371,6 +377,9 @@ _CAMEL_RE = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _LETTER_RE = re.compile(r"[^\W\d_]")
 _SPACES_RE = re.compile(r"[^\S\n]+")
 _WHITESPACE_RE = re.compile(r"\s+")
+_NON_WORD_RE = re.compile(r"[\W_]+")
+_TRAILING_NUMBER_RE = re.compile(r"(?<=[a-z])\d+$")
+_DIGIT_RE = re.compile(r"\d")
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 # The plain-ASCII addresses email-validator would accept unchanged but for the domain's case: a
 # dot-atom local part and letter-digit-hyphen labels under an alphabetic top-level domain. Anything
@@ -383,17 +392,39 @@ _ASCII_EMAIL_RE = re.compile(
 
 # --- small text helpers -------------------------------------------------------------------------------
 
+_T = TypeVar("_T")
+# Longer values are not cached: a hostile file's long cells would be kept, with their parts, thousands
+# at a time. A header, name, email or phone is far shorter.
+_CACHED_TEXT_CHARS = 256
+
+
+def _value_cache(maxsize: int) -> Callable[[Callable[[str], _T]], Callable[[str], _T]]:
+    """functools.lru_cache for a pure helper of one text, for short texts only."""
+
+    def decorate(function: Callable[[str], _T]) -> Callable[[str], _T]:
+        cached = functools.lru_cache(maxsize=maxsize)(function)
+
+        @functools.wraps(function)
+        def call(text: str) -> _T:
+            return cached(text) if len(text) <= _CACHED_TEXT_CHARS else function(text)
+
+        call.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
+        call.cache_info = cached.cache_info  # type: ignore[attr-defined]
+        return call
+
+    return decorate
+
 
 def _strip_accents(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(char for char in decomposed if not unicodedata.combining(char))
 
 
-@functools.lru_cache(maxsize=4096)
+@_value_cache(maxsize=16384)
 def _header_words(header: str) -> tuple[str, ...]:
     # "workPhone", "givenName": camelCase is two words.
     text = _strip_accents(_CAMEL_RE.sub(" ", header)).lower()
-    return tuple(re.sub(r"[\W_]+", " ", text).split())
+    return tuple(_NON_WORD_RE.sub(" ", text).split())
 
 
 def _words_key(words: Iterable[str]) -> str:
@@ -402,9 +433,10 @@ def _words_key(words: Iterable[str]) -> str:
     while len(words) > 1 and words[-1].isdigit():
         words.pop()
     key = "".join(words)
-    return re.sub(r"(?<=[a-z])\d+$", "", key)
+    return _TRAILING_NUMBER_RE.sub("", key)
 
 
+@_value_cache(maxsize=8192)
 def _header_key(header: str) -> str:
     """Spacing-insensitive key, so "First_Name", "first-name", "FirstName" and "first name" meet."""
     return _words_key(_header_words(header))
@@ -424,17 +456,26 @@ def _build_header_roles() -> dict[str, Role]:
 _HEADER_ROLES = _build_header_roles()
 
 
+# Lower case never shortens a text, so a longer one is no placeholder: no need to lower it.
+_PLACEHOLDER_MAX = max(map(len, PLACEHOLDERS))
+
+
 def _is_placeholder(text: str) -> bool:
-    return text.strip().lower() in PLACEHOLDERS
+    text = text.strip()
+    return len(text) <= _PLACEHOLDER_MAX and text.lower() in PLACEHOLDERS
 
 
 def _is_name_placeholder(text: str) -> bool:
     # "Nil", "Na", "Nan" are names as well as spreadsheet placeholders: in a name column they are names.
-    return text.strip().lower() in NAME_PLACEHOLDERS
+    text = text.strip()
+    return len(text) <= _PLACEHOLDER_MAX and text.lower() in NAME_PLACEHOLDERS
 
 
 def _as_text(value: object) -> str:
     """Whatever a spreadsheet or a model produced, as text ("" for things that are not values)."""
+    if type(value) is str:
+        # The invisible characters are not ASCII: most cells need no translation (a third of the time).
+        return value if value.isascii() else value.translate(_INVISIBLE)
     if value is None or isinstance(value, bool):
         return ""
     if isinstance(value, str):
@@ -452,22 +493,36 @@ def _as_text(value: object) -> str:
 
 
 def _collapse(text: str) -> str:
+    if not text:
+        return ""
+    # Printable ASCII has no whitespace but " ": without a double space there is nothing to collapse.
+    if text.isascii() and text.isprintable() and "  " not in text:
+        return text.strip()
     return _WHITESPACE_RE.sub(" ", text).strip()
 
 
 def _single_line(text: str) -> str:
+    if not text:
+        return ""
     text = _collapse(text)
     return "" if _is_placeholder(text) else text
 
 
 def _name_line(text: str) -> str:
+    if not text:
+        return ""
     text = _collapse(text)
     return "" if _is_name_placeholder(text) else text
 
 
 def _multi_line(text: str, *, keep_placeholders: bool = False) -> str:
-    lines = (_SPACES_RE.sub(" ", line).strip() for line in text.replace("\r\n", "\n").split("\n"))
-    text = "\n".join(line for line in lines if line)
+    if not text:
+        return ""
+    if "\n" in text:
+        lines = (_SPACES_RE.sub(" ", line).strip() for line in text.replace("\r\n", "\n").split("\n"))
+        text = "\n".join(line for line in lines if line)
+    else:
+        text = _SPACES_RE.sub(" ", text).strip()
     if keep_placeholders:
         return "" if _is_name_placeholder(text) else text
     return "" if _is_placeholder(text) else text
@@ -503,14 +558,22 @@ def _first_token(text: str) -> str:
     return next((part for part in _EMAIL_LIST_SPLIT_RE.split(text) if part), "")
 
 
+@_value_cache(maxsize=8192)
 def _split_extension(text: str) -> tuple[str, str]:
     match = _EXTENSION_RE.search(text)
-    if match is None or not re.search(r"\d", text[: match.start()]):
+    if match is None or not _DIGIT_RE.search(text, 0, match.start()):
         return text.strip(), ""
     return text[: match.start()].strip(), match.group(1)
 
 
+_NOT_ASCII_DIGITS_RE = re.compile(r"[^0-9]+")
+_NOT_DIGITS_OR_NUL_RE = re.compile(r"[^0-9\0]+")
+
+
 def _digits(text: str) -> str:
+    # In ASCII text str.isdigit() means 0-9; elsewhere it also takes "²", "٣" and the like.
+    if text.isascii():
+        return _NOT_ASCII_DIGITS_RE.sub("", text)
     return "".join(char for char in text if char.isdigit())
 
 
@@ -527,15 +590,18 @@ def _is_honorific(text: str) -> bool:
     return bool(words) and all(word in HONORIFICS for word in words)
 
 
+@_value_cache(maxsize=8192)
 def _has_legal_form(text: str) -> bool:
     return bool(_LEGAL_FORM_RE.search(_collapse(text).rstrip(",")))
 
 
+@_value_cache(maxsize=8192)
 def _is_given_name(text: str) -> bool:
     text = text.strip()
     return " " not in text and text[:1].isupper() and _strip_accents(text).lower() in GIVEN_NAMES
 
 
+@_value_cache(maxsize=8192)
 def _looks_like_full_name(text: str) -> bool:
     words = [word for word in text.replace(",", " ").split() if not _is_honorific(word)]
     if not 2 <= len(words) <= 4 or _has_legal_form(text) or any(char.isdigit() for char in text):
@@ -561,19 +627,41 @@ def _parse_phone(main: str, region: str) -> phonenumbers.PhoneNumber | None:
         return None
 
 
+def _validity(parsed: phonenumbers.PhoneNumber | None) -> tuple[bool, str]:
+    """(valid, country): phonenumbers.is_valid_number and the region it finds on the way, found once."""
+    if parsed is None:
+        return False, ""
+    country = phonenumbers.region_code_for_number(parsed)
+    return phonenumbers.is_valid_number_for_region(parsed, country), country or ""
+
+
 @functools.lru_cache(maxsize=8192)
-def _phone_number(main: str, region: str) -> tuple[phonenumbers.PhoneNumber | None, bool]:
-    """(parsed number, valid) for a phone without its extension; cached, phones repeat in an import.
+def _phone_details(main: str, region: str) -> tuple[phonenumbers.PhoneNumber | None, bool, str]:
+    """(parsed number, valid, its country) for a phone without its extension; cached, phones repeat.
 
     Only digits, 10–15 of them, invalid where we are but valid with a "+": a number that a spreadsheet
     stored as a number and so lost its leading "+" (4930123456 is +49 30 123456).
     """
     parsed = _parse_phone(main, region)
-    valid = parsed is not None and phonenumbers.is_valid_number(parsed)
+    valid, country = _validity(parsed)
     if not valid and main.isdigit() and 10 <= len(main) <= 15:
         international = _parse_phone("+" + main, region)
-        if international is not None and phonenumbers.is_valid_number(international):
-            return international, True
+        international_valid, international_country = _validity(international)
+        if international_valid:
+            return international, True, international_country
+    return parsed, valid, country
+
+
+@functools.lru_cache(maxsize=8192)
+def _phone_e164(main: str, region: str) -> str:
+    """The E.164 form of _phone_details' number (which must have parsed); cached like it."""
+    parsed, _valid, _country = _phone_details(main, region)
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _phone_number(main: str, region: str) -> tuple[phonenumbers.PhoneNumber | None, bool]:
+    """(parsed number, valid): _phone_details without the country."""
+    parsed, valid, _country = _phone_details(main, region)
     return parsed, valid
 
 
@@ -581,9 +669,77 @@ def _default_region() -> str:
     return getattr(settings, "DEFAULT_PHONE_REGION", "US") or "US"
 
 
+@functools.lru_cache(maxsize=8192)
+def _is_phone_shaped(main: str) -> bool:
+    """Phone characters and 7–15 digits. Unlike _looks_like_phone, a value grouped like a plain number
+    ("913 456 789", a Spanish number) qualifies: it is only asked of email/phone columns' values."""
+    return bool(_PHONE_CHARS_RE.match(main)) and not _DATE_RE.match(main) and 7 <= len(_digits(main)) <= 15
+
+
 def _is_valid_phone(text: str, region: str) -> bool:
     main, _extension = _split_extension(text)
-    return _looks_like_phone(text) and _phone_number(main, region)[1]
+    return _is_phone_shaped(main) and _phone_number(main, region)[1]
+
+
+def _numbers_country(values: Iterable[str], region: str) -> str:
+    """The country that two thirds of the numbers written with a country code belong to, when it is
+    not ``region``: the sheet's numbers without one ("040 …" beside "+49 …") are that country's too."""
+    countries: dict[str, int] = {}
+    for value in values:
+        for _label, item in _phone_items(value):
+            main, _extension = _split_extension(item)
+            if not main.startswith(("+", "00")) or not _looks_like_phone(item):
+                continue
+            parsed, valid, country = _phone_details(main, region)
+            if valid and parsed is not None:
+                countries[country] = countries.get(country, 0) + 1
+    if not countries:
+        return ""
+    country, count = max(countries.items(), key=lambda item: item[1])
+    return country if country and country != region and count * 3 >= sum(countries.values()) * 2 else ""
+
+
+def _phone_in_country(text: str, region: str, country: str) -> str:
+    """``text`` with its country code when it is a valid national number of the sheet's ``country``
+    and not one of ``region`` (validate_lead would otherwise read it as ours)."""
+    if not country or _is_valid_phone(text, region) or not _is_valid_phone(text, country):
+        return text
+    main, extension = _split_extension(text)
+    e164 = _phone_e164(main, country)
+    return f"{e164} ext. {extension}" if extension else e164
+
+
+def _phone_key(text: str, region: str, country: str = "") -> str:
+    """What two ways of writing one number share ("0421 5550120", "+49 (0) 421 5550-120"); "" for a
+    value that is not a number."""
+    main, extension = _split_extension(text)
+    if not _is_phone_shaped(main):
+        return ""
+    number = _digits(main)
+    for place in filter(None, (region, country)):
+        parsed, valid = _phone_number(main, place)
+        if valid and parsed is not None:
+            number = _phone_e164(main, place)
+            break
+    return f"{number};{extension}"
+
+
+def _same_phone(one: str, other: str, region: str, country: str) -> bool:
+    # Most numbers of a row differ in their last digits already: no parsing for those.
+    if _digits(one)[-7:] != _digits(other)[-7:]:
+        return False
+    key = _phone_key(one, region, country)
+    return bool(key) and key == _phone_key(other, region, country)
+
+
+def _same_email(one: str, other: str) -> bool:
+    if one.casefold() == other.casefold():
+        return _is_email(one)
+    return (
+        _is_email(one)
+        and _is_email(other)
+        and _normalized_email(one).casefold() == _normalized_email(other).casefold()
+    )
 
 
 # --- column roles -------------------------------------------------------------------------------------
@@ -603,6 +759,7 @@ ROLE_LABELS = {
     Role.SALUTATION: "Remarks (salutation)",
     Role.COMPANY_FLAG: "Company or person",
     Role.PHONE_EXTENSION: "Phone extension",
+    Role.IGNORE: "Not imported",
 }
 
 
@@ -621,14 +778,23 @@ class ColumnRole:
     reason: str = ""
     label: str = ""
     by_keyword: bool = False
+    # A phone column's country when the sheet's numbers say it is not ours ("+49 …" beside "040 …"):
+    # its national numbers are read as that country's.
+    region: str = ""
+    # A "Name" column naming the record (an invoicing client, a CRM account) next to its contact
+    # person's first and last name: the company, unless it is the person's own name.
+    record_name: bool = False
 
     def to_json(self) -> dict[str, str]:
-        return {
+        record = {
             "header": self.header,
             "role": self.role.value if self.role else "",
             "taken_as": ROLE_LABELS[self.role] if self.role else "Remarks",
             "reason": self.reason,
         }
+        if self.region:
+            record["region"] = self.region
+        return record
 
 
 _EXTENSION_WORDS = frozenset({"ext", "extension"})
@@ -638,6 +804,7 @@ def _extension_base(header: str) -> str:
     return _words_key(word for word in _header_words(header) if word not in _EXTENSION_WORDS)
 
 
+@functools.lru_cache(maxsize=4096, typed=True)
 def _kind_key(header: str) -> str:
     return "".join(word for word in _header_words(_as_text(header)) if word not in _TYPE_WORDS | _NOISE_WORDS)
 
@@ -651,8 +818,9 @@ def _header_label(words: tuple[str, ...]) -> str:
     return ""
 
 
+@functools.lru_cache(maxsize=4096)
 def _header_role(header: str) -> tuple[Role | None, str]:
-    """(role, reason) from the header alone."""
+    """(role, reason) from the header alone; cached, it is asked for every column of every batch."""
     words = _header_words(header)
     role = _HEADER_ROLES.get(_words_key(words))
     if role is not None:
@@ -682,8 +850,32 @@ def _header_role(header: str) -> tuple[Role | None, str]:
     return None, ""
 
 
-def _share(values: list[str], test: Callable[[str], bool]) -> float:
-    return sum(1 for value in values if test(value)) / len(values) if values else 0.0
+def _share_reaches(values: list[str], test: Callable[[str], bool], share: float) -> bool:
+    """Whether at least ``share`` of ``values`` pass ``test``. The same answer as counting them all,
+    but it stops once the rest cannot change it: this runs for every column of every batch."""
+    total = len(values)
+    if not total:
+        return share <= 0.0
+    hits = 0
+    for seen, value in enumerate(values, 1):
+        if test(value):
+            hits += 1
+            if hits / total >= share:
+                return True
+        elif (hits + total - seen) / total < share:
+            return False
+    return hits / total >= share
+
+
+@_value_cache(maxsize=8192)
+def _holds_email(value: str) -> bool:
+    """Whether one of the cell's items is an email; cached, names and companies recur in a column."""
+    return any(_is_email(item) for _label, item in _email_items(value))
+
+
+@_value_cache(maxsize=8192)
+def _holds_phone(value: str) -> bool:
+    return any(_looks_like_phone(item) for _label, item in _phone_items(value))
 
 
 def _content_role(header: str, values: list[str], tests: frozenset[Role]) -> Role | None:
@@ -692,26 +884,24 @@ def _content_role(header: str, values: list[str], tests: frozenset[Role]) -> Rol
     every column of every batch."""
     if not values:
         return None
-    if Role.EMAIL in tests and (
-        _share(values, lambda value: any(_is_email(item) for _label, item in _email_items(value))) >= 0.6
-    ):
+    if Role.EMAIL in tests and _share_reaches(values, _holds_email, 0.6):
         return Role.EMAIL
     if (
         Role.PHONE in tests
         and not set(_header_words(header)) & NOT_PHONE_HEADER_WORDS
-        and _share(values, lambda value: any(_looks_like_phone(item) for _label, item in _phone_items(value)))
-        >= 0.6
+        and _share_reaches(values, _holds_phone, 0.6)
     ):
         return Role.PHONE
-    if Role.COMPANY in tests and _share(values, _has_legal_form) >= 0.5:
+    if Role.COMPANY in tests and _share_reaches(values, _has_legal_form, 0.5):
         return Role.COMPANY
-    if Role.FIRST_NAME in tests and _share(values, _is_given_name) >= 0.5:
+    if Role.FIRST_NAME in tests and _share_reaches(values, _is_given_name, 0.5):
         return Role.FIRST_NAME
-    if Role.FULL_NAME in tests and _share(values, _looks_like_full_name) >= 0.5:
+    if Role.FULL_NAME in tests and _share_reaches(values, _looks_like_full_name, 0.5):
         return Role.FULL_NAME
     return None
 
 
+@functools.lru_cache(maxsize=4096)
 def _content_tests(
     header: str, role: Role | None, *, has_person_header: bool, has_company_header: bool
 ) -> frozenset[Role]:
@@ -805,10 +995,22 @@ def sheet_column_roles(headers: Iterable[str], sample_rows: Iterable[Mapping[str
             if (
                 decided[before] == (Role.FIRST_NAME, "content")
                 and decided[header][0] is None
-                and _share(values, _is_capitalised_word) >= 0.6
+                and _share_reaches(values, _is_capitalised_word, 0.6)
             ):
                 decided[header] = (Role.LAST_NAME, "content")
                 break
+
+    record_name = _record_name_column(headers, decided, samples)
+    if record_name is not None:
+        decided[record_name] = (Role.COMPANY, "content")
+    phone_values = [
+        _as_text(row.get(header))
+        for header in headers
+        if decided[header][0] is Role.PHONE
+        for row in samples
+        if row.get(header)
+    ]
+    country = _numbers_country(phone_values, _default_region())
 
     present = {role for role, _reason in decided.values()}
     has_first, has_last = Role.FIRST_NAME in present, Role.LAST_NAME in present
@@ -832,9 +1034,46 @@ def sheet_column_roles(headers: Iterable[str], sample_rows: Iterable[Mapping[str
                 label=_header_label(words) if role in (Role.EMAIL, Role.PHONE) else "",
                 # Found by a word in the header ("Mum-email"): ranked after real email/phone columns.
                 by_keyword=by_header[header][1] == "header keyword",
+                region=country if role is Role.PHONE else "",
+                record_name=header == record_name,
             )
         )
     return columns
+
+
+# Words of a full-name header that name a record rather than a person ("Client Name").
+_RECORD_NAME_WORDS = frozenset({"client", "customer", "account", "kunde", "kunden", "cliente"})
+
+
+def _record_name_column(
+    headers: list[str], decided: Mapping[str, tuple[Role | None, str]], samples: list[Mapping[str, str]]
+) -> str | None:
+    """The "Name" column of a sheet that also has first and last name columns and no company column,
+    when in most rows it shares no word with that person's name: it names the record the person is
+    the contact of (Invoice Ninja's clients, CRM accounts), so it is the company."""
+    by_role: dict[Role | None, str] = {}
+    for header in headers:
+        by_role.setdefault(decided[header][0], header)
+    if Role.COMPANY in by_role or Role.FIRST_NAME not in by_role or Role.LAST_NAME not in by_role:
+        return None
+    first, last = by_role[Role.FIRST_NAME], by_role[Role.LAST_NAME]
+    for header in headers:
+        role = decided[header][0]
+        if not (
+            role is Role.AMBIGUOUS_NAME
+            or (role is Role.FULL_NAME and set(_header_words(_as_text(header))) & _RECORD_NAME_WORDS)
+        ):
+            continue
+        named = [
+            (set(_header_words(_as_text(row.get(header)))), _as_text(row.get(first)), _as_text(row.get(last)))
+            for row in samples
+            if _collapse(_as_text(row.get(header)))
+        ]
+        people = [(words, set(_header_words(f"{given} {family}"))) for words, given, family in named]
+        strangers = [words for words, person in people if person and not words & person]
+        if people and len(strangers) * 2 >= len(people):
+            return header
+    return None
 
 
 # How many rows of a sheet the roles recorded on an import are judged from.
@@ -893,25 +1132,28 @@ def _json_items(value: str) -> list[tuple[str, str]] | None:
     return found
 
 
-def _email_items(value: str) -> list[tuple[str, str]]:
+# The items of a cell are asked for by the role judgement, the row and the review: cached, as tuples.
+@_value_cache(maxsize=8192)
+def _email_items(value: str) -> tuple[tuple[str, str], ...]:
     items = _json_items(value)
     if items is not None:
-        return items
-    return [("", part) for part in _EMAIL_LIST_SPLIT_RE.split(value) if part]
+        return tuple(items)
+    return tuple(("", part) for part in _EMAIL_LIST_SPLIT_RE.split(value) if part)
 
 
-def _phone_items(value: str) -> list[tuple[str, str]]:
+@_value_cache(maxsize=8192)
+def _phone_items(value: str) -> tuple[tuple[str, str], ...]:
     items = _json_items(value)
     if items is not None:
-        return items
+        return tuple(items)
     parts = [part for part in _PHONE_LIST_SPLIT_RE.split(value) if part]
     # "030 / 123456" is one German number: split only when every part is a number of its own.
     if len(parts) > 1 and all(len(_digits(part)) >= 7 for part in parts):
-        return [("", part) for part in parts]
-    return [("", value)]
+        return tuple(("", part) for part in parts)
+    return (("", value),)
 
 
-def _items_text(items: list[tuple[str, str]]) -> str:
+def _items_text(items: Iterable[tuple[str, str]]) -> str:
     return ", ".join(f"{label}: {text}" if label else text for label, text in items)
 
 
@@ -929,6 +1171,14 @@ class _Cell:
         return f"{self.header}: {self.value}"
 
 
+def _one_line(cell: _Cell) -> _Cell:
+    """The cell with its lines joined by commas, so its remark stays one "Header: value" line."""
+    if "\n" not in cell.value:
+        return cell
+    lines = [line.rstrip(",;") for line in cell.value.splitlines()]
+    return _Cell(cell.index, cell.header, ", ".join(line for line in lines if line))
+
+
 @dataclass
 class _Candidate:
     """One email or phone of a row, with what ranks it against the others."""
@@ -938,7 +1188,9 @@ class _Candidate:
     valid: bool
     tier: int  # 0 header synonym, 1 header keyword, 2 found in another column
     label: str
-    rest: list[tuple[str, str]]  # the cell's other values, for remarks when this one is chosen
+    rest: Sequence[tuple[str, str]]  # the cell's other values, for remarks when this one is chosen
+    same: Callable[[str, str], bool]  # whether two values are one email/phone written two ways
+    country: str = ""  # the phone column's country when the sheet says it is not ours
 
     def rank(self) -> tuple:
         # A number found in a column that is not an email/phone column only stands in for a missing one.
@@ -946,33 +1198,46 @@ class _Candidate:
 
 
 def _candidates(
-    cell: _Cell, items: list[tuple[str, str]], *, tier: int, label: str, is_valid: Callable[[str], bool]
+    cell: _Cell,
+    items: Sequence[tuple[str, str]],
+    *,
+    tier: int,
+    label: str,
+    is_valid: Callable[[str], bool],
+    same: Callable[[str, str], bool],
+    country: str = "",
 ) -> list[_Candidate]:
     found = []
     for position, (item_label, text) in enumerate(items):
         rest = items[:position] + items[position + 1 :]
         item_rank = _header_label(_header_words(item_label)) if item_label else label
-        found.append(_Candidate(cell, text, is_valid(text), tier, item_rank, rest))
+        found.append(_Candidate(cell, text, is_valid(text), tier, item_rank, rest, same, country))
     return found
 
 
 def _choose(candidates: list[_Candidate], remarks: list[_Cell]) -> _Candidate | None:
-    """The primary value: valid first, then by label, then by column; the rest go to remarks, labelled."""
+    """The primary value: valid first, then by label, then by column; the rest go to remarks, labelled.
+    A cell that only repeats the chosen value, however written, is not said again."""
     if not candidates:
         return None
-    chosen = min(candidates, key=_Candidate.rank)
+    chosen = candidates[0] if len(candidates) == 1 else min(candidates, key=_Candidate.rank)
     cells_seen = {id(chosen.cell)}
-    if chosen.rest:
-        remarks.append(_Cell(chosen.cell.index, chosen.cell.header, _items_text(chosen.rest)))
+    rest = [item for item in chosen.rest if not chosen.same(item[1], chosen.text)]
+    if rest:
+        remarks.append(_Cell(chosen.cell.index, chosen.cell.header, _items_text(rest)))
     for candidate in candidates:
         if id(candidate.cell) not in cells_seen:
             cells_seen.add(id(candidate.cell))
-            remarks.append(candidate.cell)
+            values = [other.text for other in candidates if other.cell is candidate.cell]
+            if not all(chosen.same(value, chosen.text) for value in values):
+                remarks.append(candidate.cell)
     return chosen
 
 
+@_value_cache(maxsize=8192)
 def _split_full_name(text: str) -> tuple[str, str, bool]:
-    """First and last name from a full name, and whether a title or suffix had to be left out."""
+    """First and last name from a full name, and whether a title or suffix had to be left out.
+    Cached: nameparser is slow and names recur in an import."""
     words = text.split()
     dropped = False
     # nameparser reads French "M. Jean Dupont" as an initial; forms of address are not names.
@@ -985,6 +1250,18 @@ def _split_full_name(text: str) -> tuple[str, str, bool]:
     if not first and not last:
         return text, "", False
     return first, last, dropped or bool(name.title or name.suffix)
+
+
+@functools.lru_cache(maxsize=4096, typed=True)
+def _is_kind_header(header: str) -> bool:
+    """ "Phone 1 - Type": the column says what kind of value the column it is named after holds."""
+    return bool(set(_header_words(_as_text(header))) & _TYPE_WORDS)
+
+
+@functools.lru_cache(maxsize=4096, typed=True)
+def _header_text(header: str) -> str:
+    """A header as a remark's label ("" when it has none); cached, it is asked for every cell."""
+    return _single_line(_as_text(header))
 
 
 def _standardize_row(row: SourceRow, roles: dict[str, ColumnRole], region: str) -> dict[str, str]:
@@ -1002,23 +1279,31 @@ def _standardize_row(row: SourceRow, roles: dict[str, ColumnRole], region: str) 
     extensions: list[_Cell] = []
     is_company: bool | None = None  # None: the sheet does not say
 
-    def email_ok(text: str) -> bool:
-        return _is_email(text)
+    # The sheet's own country when its numbers say so (ColumnRole.region): its national numbers are valid.
+    country = next((column.region for column in roles.values() if column.region), "")
 
     def phone_ok(text: str) -> bool:
-        return _is_valid_phone(text, region)
+        return _is_valid_phone(text, region) or bool(country) and _is_valid_phone(text, country)
+
+    def same_phone(one: str, other: str) -> bool:
+        return _same_phone(one, other, region, country)
+
+    email_rules = {"is_valid": _is_email, "same": _same_email}
+    phone_rules = {"is_valid": phone_ok, "same": same_phone, "country": country}
 
     # "Phone 1 - Type: Work" next to "Phone 1 - Value": the kind of that value, as a label for ranking.
     kinds = {
         _kind_key(header): _header_label(_header_words(_as_text(value)))
         for header, value in row.cells.items()
-        if set(_header_words(_as_text(header))) & _TYPE_WORDS
+        if _is_kind_header(header)
     }
 
     for index, (header, raw_value) in enumerate(row.cells.items()):
-        header_text = _single_line(_as_text(header)) or f"Column {index + 1}"
+        header_text = _header_text(header) or f"Column {index + 1}"
         column = roles.get(header) or ColumnRole(header, *_header_role(header_text))
         role = column.role
+        if role is Role.IGNORE:
+            continue
         value = _multi_line(_as_text(raw_value), keep_placeholders=role in _NAME_ROLES)
         if not value:
             continue
@@ -1033,15 +1318,13 @@ def _standardize_row(row: SourceRow, roles: dict[str, ColumnRole], region: str) 
             extensions.append(cell)
         elif role in single:
             single[role].append(cell)
-        elif role is Role.EMAIL and not (
-            column.by_keyword and not any(_is_email(t) for _l, t in _email_items(value))
-        ):
+        elif role is Role.EMAIL and not (column.by_keyword and not _holds_email(value)):
             emails += _candidates(
                 cell,
                 _email_items(value),
                 tier=int(column.by_keyword),
                 label=kinds.get(_kind_key(header)) or column.label,
-                is_valid=email_ok,
+                **email_rules,
             )
         elif role is Role.PHONE and not (
             column.by_keyword and not _looks_like_phone(_phone_items(value)[0][1])
@@ -1051,16 +1334,16 @@ def _standardize_row(row: SourceRow, roles: dict[str, ColumnRole], region: str) 
                 _phone_items(value),
                 tier=int(column.by_keyword),
                 label=kinds.get(_kind_key(header)) or column.label,
-                is_valid=phone_ok,
+                **phone_rules,
             )
         elif role is Role.FULL_NAME and _is_email(value):
-            emails += _candidates(cell, [("", value)], tier=2, label="", is_valid=email_ok)
+            emails += _candidates(cell, [("", value)], tier=2, label="", **email_rules)
         elif role is Role.FULL_NAME and _looks_like_phone(value):
-            phones += _candidates(cell, [("", value)], tier=2, label="", is_valid=phone_ok)
+            phones += _candidates(cell, [("", value)], tier=2, label="", **phone_rules)
         elif role is Role.FULL_NAME:
             full_names.append(cell)
         elif role is None and _is_email(value):
-            emails += _candidates(cell, [("", value)], tier=2, label="", is_valid=email_ok)
+            emails += _candidates(cell, [("", value)], tier=2, label="", **email_rules)
         elif (
             role is None
             and _looks_like_phone(value)
@@ -1071,11 +1354,14 @@ def _standardize_row(row: SourceRow, roles: dict[str, ColumnRole], region: str) 
                 [("", value)],
                 tier=2,
                 label=_header_label(_header_words(header_text)),
-                is_valid=phone_ok,
+                **phone_rules,
             )
-        else:
-            # Notes, salutations and unknown columns alike: nothing is lost, the header says what it was.
+        elif role is Role.NOTES:
             remarks.append(cell)
+        else:
+            # Salutations and unknown columns alike: nothing is lost, the header says what it was. A
+            # value on several lines ("Ring 22" / "Celle") stays one "Header: value" line.
+            remarks.append(_one_line(cell))
 
     for role, candidates in single.items():
         if candidates:
@@ -1091,7 +1377,7 @@ def _standardize_row(row: SourceRow, roles: dict[str, ColumnRole], region: str) 
     email = _choose([c for c in emails if c.text], remarks)
     lead["email"] = email.text if email else ""
     phone = _choose([c for c in phones if c.text], remarks)
-    lead["phone"] = phone.text if phone else ""
+    lead["phone"] = _phone_in_country(phone.text, region, phone.country) if phone else ""
     for cell in extensions:
         # "Phone" + "Phone Ext": the extension belongs to the number of the column it is named after.
         if (
@@ -1099,7 +1385,7 @@ def _standardize_row(row: SourceRow, roles: dict[str, ColumnRole], region: str) 
             and not _split_extension(phone.text)[1]
             and _extension_base(cell.header) == _header_key(phone.cell.header)
         ):
-            lead["phone"] = f"{phone.text} ext. {cell.value}"
+            lead["phone"] = f"{lead['phone']} ext. {cell.value}"
         else:
             remarks.append(cell)
 
@@ -1127,28 +1413,39 @@ def _standardize_row(row: SourceRow, roles: dict[str, ColumnRole], region: str) 
             lead["firstName"], lead["lastName"] = first, last
             if lost_parts:
                 remarks.append(cell)
-        elif (first.casefold(), last.casefold()) != (
-            lead["firstName"].casefold(),
-            lead["lastName"].casefold(),
-        ):
-            remarks.append(cell)
+        elif not set(_header_words(name)) <= set(_header_words(f"{lead['firstName']} {lead['lastName']}")):
+            remarks.append(cell)  # a display name that only repeats the explicit names is said once
+
+    companies = single[Role.COMPANY]
+    column = roles.get(companies[0].header) if companies else None
+    if (
+        column is not None
+        and column.record_name
+        and set(_header_words(lead["company"]))
+        <= set(_header_words(f"{lead['firstName']} {lead['lastName']}"))
+    ):
+        lead["company"] = ""  # the client record is the contact person themself
 
     remarks.sort(key=lambda cell: cell.index)
     lead["remarks"] = "\n".join(cell.remark for cell in remarks)
     return lead
 
 
-def _is_instructions_sheet(worksheet: str) -> bool:
+def is_instructions_sheet(worksheet: str) -> bool:
     return " ".join(_header_words(worksheet)) in INSTRUCTION_SHEETS
 
 
-def offline_standardize(rows: list[SourceRow]) -> list[dict[str, str]]:
+def offline_standardize(
+    rows: list[SourceRow], overrides: Mapping[str, Mapping[str, ColumnRole]] | None = None
+) -> list[dict[str, str]]:
     """The built-in standardizer used when no DeepSeek key is set: one schema dict per row, same order.
 
     Values are mapped, not normalized: run ``validate_lead`` on each result, as for the LLM's output.
     Column roles come from ``sheet_column_roles`` over the rows of each worksheet in ``rows`` (empty
     cells may be missing from a row, so headers are collected from every row). Rows of an instructions
-    sheet get a ``skipReason`` that ``validate_lead`` honours.
+    sheet get a ``skipReason`` that ``validate_lead`` honours. ``overrides`` ({sheet: {header: role}})
+    are the roles a person chose or a saved mapping gave (processing.review): they replace the judged
+    ones, and a sheet with any is never read as our own export.
     """
     rows_by_sheet: dict[str, list[SourceRow]] = {}
     for row in rows:
@@ -1160,14 +1457,23 @@ def offline_standardize(rows: list[SourceRow]) -> list[dict[str, str]]:
         )
         for sheet, sheet_rows in rows_by_sheet.items()
     }
+    for sheet, chosen in (overrides or {}).items():
+        if sheet in roles_by_sheet:
+            roles_by_sheet[sheet].update(chosen)
     region = _default_region()
+    own_exports = {
+        sheet
+        for sheet, sheet_rows in rows_by_sheet.items()
+        if not (overrides and sheet in overrides) and _is_own_export(sheet_rows)
+    }
+    instructions = {sheet for sheet in rows_by_sheet if is_instructions_sheet(sheet)}
     leads = []
     for row in rows:
-        if _is_own_export(rows_by_sheet[row.worksheet]):
+        if row.worksheet in own_exports:
             leads.append(_own_export_lead(row))
             continue
         lead = _standardize_row(row, roles_by_sheet[row.worksheet], region)
-        if _is_instructions_sheet(row.worksheet):
+        if row.worksheet in instructions:
             lead["skipReason"] = SKIP_INSTRUCTIONS
         leads.append(lead)
     return leads
@@ -1238,12 +1544,19 @@ class _Source:
     """What the row said, in the forms needed to recognise an invented email or phone."""
 
     texts: tuple[str, ...]
-    digit_runs: tuple[str, ...]
 
     @classmethod
     def from_cells(cls, cells: Mapping[str, str]) -> _Source:
-        texts = tuple(_as_text(value).lower() for value in cells.values() if _as_text(value))
-        return cls(texts=texts, digit_runs=tuple(_digits(text) for text in texts))
+        return cls(texts=tuple(text.lower() for text in map(_as_text, cells.values()) if text))
+
+    @functools.cached_property
+    def digit_runs(self) -> str:
+        """Each text's digits, NUL between texts: a run of digits is found in one text or not at all.
+        Only a row with a phone to check needs them; one pass over the row when it is plain ASCII."""
+        joined = "\0".join(self.texts)
+        if joined.isascii() and joined.count("\0") == len(self.texts) - 1:
+            return _NOT_DIGITS_OR_NUL_RE.sub("", joined)
+        return "\0".join(_digits(text) for text in self.texts)
 
     def contains_token(self, needle: str) -> bool:
         r"""Is `needle` in the row as a whole token, so "ann@x.co" is not "found" inside "ann@x.com"?
@@ -1258,7 +1571,7 @@ class _Source:
         return any(needle.lower() in text for text in self.texts)
 
     def contains_digits(self, digits: str) -> bool:
-        return len(digits) >= 5 and any(digits in run for run in self.digit_runs)
+        return len(digits) >= 5 and digits in self.digit_runs
 
 
 def _clean_email(value: str, source: _Source) -> tuple[str, str]:
@@ -1309,7 +1622,7 @@ def _clean_phone(value: str, source: _Source, region: str) -> tuple[str, str]:
     if not in_source:
         return "", ""
     if parsed is not None and _normalizable(main, parsed, valid):
-        e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        e164 = _phone_e164(main, region)
         return (f"{e164} ext. {extension}" if extension else e164), ""
     return value, ""
 
@@ -1328,10 +1641,9 @@ def _not_a_lead(cells: Mapping[str, str]) -> str:
     if repeats >= 2 and repeats * 2 >= len(values) or (repeats == len(values) == 1 and len(cells) == 1):
         return SKIP_REPEATED_HEADER
     first = " ".join(_header_words(values[0][1]))
-    rest_are_numbers = all(
+    if (first in TOTAL_WORDS or first.rstrip(":") in TOTAL_WORDS) and all(
         not _LETTER_RE.search(value) or value.startswith(("$", "€")) for _h, value in values[1:]
-    )
-    if (first in TOTAL_WORDS or first.rstrip(":") in TOTAL_WORDS) and rest_are_numbers:
+    ):
         return SKIP_TOTALS
     return ""
 
@@ -1365,7 +1677,7 @@ def validate_lead(
     source = _Source.from_cells(cells)
     for field_name in ("first_name", "last_name"):
         # "Nil" is a name when the row says so; a model's "None" for an unknown name is not.
-        text = _name_line(_as_text(given.get(_camel_case(field_name), given.get(field_name))))
+        text = _name_line(_as_text(given.get(_SCHEMA_NAMES[field_name], given.get(field_name))))
         if text and not fields[field_name] and text.casefold() in source.texts:
             fields[field_name] = text
     fields["email"], email_remark = _clean_email(fields["email"], source)
@@ -1380,7 +1692,7 @@ def validate_lead(
         fields[field_name] = fields[field_name][:max_length].rstrip()
 
     instructions = given.get("skipReason") == SKIP_INSTRUCTIONS or (
-        worksheet is not None and _is_instructions_sheet(worksheet)
+        worksheet is not None and is_instructions_sheet(worksheet)
     )
     skip_reason = SKIP_INSTRUCTIONS if instructions else _not_a_lead(cells)
     usable = ("first_name", "last_name", "email", "phone", "company")
@@ -1394,7 +1706,9 @@ def validate_lead(
 # Columns the model would only copy: their cells are not sent. They are standardized here by the
 # offline rules (choice of the primary email/phone, "Header: value" remarks) and merged with the
 # model's answer for the rest of the row; validate_lead then checks everything as before.
-KEPT_BACK_ROLES = frozenset({Role.EMAIL, Role.PHONE, Role.PHONE_EXTENSION, Role.NOTES, Role.SALUTATION})
+KEPT_BACK_ROLES = frozenset(
+    {Role.EMAIL, Role.PHONE, Role.PHONE_EXTENSION, Role.NOTES, Role.SALUTATION, Role.IGNORE}
+)
 
 # Re-sent verbatim with every batch: keep it byte-stable so DeepSeek's prefix cache keeps hitting.
 SYSTEM_PROMPT = """\
@@ -1423,6 +1737,7 @@ def column_roles_from_record(record: Iterable[Mapping]) -> dict[str, dict[str, C
                 reason=_as_text(column.get("reason")),
                 label=_header_label(words) if role in (Role.EMAIL, Role.PHONE) else "",
                 by_keyword=_header_role(header)[1] == "header keyword",
+                region=_as_text(column.get("region")) if role is Role.PHONE else "",
             )
         sheets[_as_text(sheet.get("sheet"))] = columns
     return sheets

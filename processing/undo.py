@@ -30,11 +30,34 @@ class UndoRefused(Exception):
 
 @dataclass(frozen=True)
 class UndoResult:
-    deleted: int
-    restored: int
+    """What an undo did, said with the import summary's numbers (`created`, `updated`: its rows)
+    and, where they differ, the leads actually removed and restored."""
+
+    deleted: int  # leads removed: those the import created that still existed
+    restored: int  # leads given their previous values: those it updated that existed before it
+    created: int = 0  # ImportJob.leads_created
+    updated: int = 0  # ImportJob.leads_updated
 
     def __str__(self) -> str:
-        return f"Import undone: {self.deleted:,} leads removed, {self.restored:,} leads restored."
+        created, updated = max(self.created, self.deleted), max(self.updated, self.restored)
+        text = (
+            f"Import undone: {created:,} created lead{_s(created)} removed, "
+            f"{updated:,} update{_s(updated)} reverted."
+        )
+        if created > self.deleted:
+            text += f" {created - self.deleted:,} of the created leads had been deleted already."
+        if updated > self.restored:
+            # The other updated rows were of leads this import created (gone with them) or kept later rows.
+            text += f" {self.restored:,} lead{_s(self.restored)} got {_their(self.restored)} previous values back."
+        return text
+
+
+def _s(count: int) -> str:
+    return "" if count == 1 else "s"
+
+
+def _their(count: int) -> str:
+    return "its" if count == 1 else "their"
 
 
 @dataclass
@@ -87,7 +110,12 @@ def import_undo(*, job: ImportJob, user=None) -> UndoResult:
         len(restored_revisions),
         extra={"job_id": job.pk},
     )
-    return UndoResult(deleted=len(created), restored=len(restored_revisions))
+    return UndoResult(
+        deleted=len(created),
+        restored=len(restored_revisions),
+        created=job.leads_created,
+        updated=job.leads_updated,
+    )
 
 
 def _undo_writes(job: ImportJob) -> dict[int, _LeadWrites]:

@@ -240,6 +240,26 @@ def plan_with(*filters: dict) -> dict:
         ),
         (plan_with({"field": "title", "op": "contains", "value": "vice president"}), 2, "vice president"),
         (plan_with({"field": "title", "op": "starts_with", "value": "ceo"}), 3, "starts with"),
+        # Alternatives of one field ("CTOs or CEOs", "from Contoso or Acme", "the March and April sheets").
+        (
+            plan_with({"field": "title", "op": "word", "value": ["cto", "ceo"]}),
+            7,
+            "title has the word &#x27;cto&#x27; or &#x27;ceo&#x27;",
+        ),
+        (
+            plan_with({"field": "company_or_domain", "op": "contains", "value": ["contoso", "acme"]}),
+            6,
+            "contains &#x27;contoso&#x27; or &#x27;acme&#x27;",
+        ),
+        (
+            plan_with(
+                {"field": "worksheet", "op": "contains", "value": ["March", "April"]},
+                {"field": "remarks", "op": "contains", "value": ["berlin", "munich"]},
+            ),
+            1,
+            "worksheet contains &#x27;March&#x27; or &#x27;April&#x27;",
+        ),
+        (plan_with({"field": "title", "op": "word", "value": ["CTO", "cto"]}), 4, "word &#x27;CTO&#x27; ("),
         # Sheet and file names as the database has them.
         (plan_with({"field": "worksheet", "op": "contains", "value": "March"}), 2, "worksheet contains"),
         (
@@ -268,8 +288,14 @@ def test_model_plans_with_the_new_conditions_are_validated_run_and_shown_in_the_
     [
         [{"field": "company_or_domain", "op": "before", "value": "2025-01-01"}],
         [{"field": "company_or_domain", "op": "contains", "value": ""}],
-        [{"field": "company_or_domain", "op": "contains", "value": ["contoso", "globex"]}],
         [{"field": "company_or_domain", "op": "or", "value": "contoso"}],
+        # Several values: text ops with a value only, each a non-empty string, at most MAX_ALTERNATIVES.
+        [{"field": "title", "op": "is_empty", "value": ["cto", "ceo"]}],
+        [{"field": "created", "op": "equals", "value": ["2025-06-01", "2025-06-02", "2025-06-03"]}],
+        [{"field": "title", "op": "word", "value": ["cto", ""]}],
+        [{"field": "title", "op": "word", "value": ["cto", ["ceo"]]}],
+        [{"field": "title", "op": "word", "value": []}],
+        [{"field": "remarks", "op": "contains", "value": [f"city {n}" for n in range(11)]}],
         [{"field": "title", "op": "word", "value": "x" * 201}],
     ],
 )

@@ -87,13 +87,13 @@ def test_sheets_and_files_are_matched_to_the_names_in_the_database(question, exp
 def test_a_name_that_fits_several_files_or_none_is_asked_back_with_what_there_is():
     several = offline_plan("leads from the trade show list", today=TODAY, sources=SOURCES)
     none = offline_plan("leads in the Summer sheet", today=TODAY, sources=SOURCES)
-    two = offline_plan("leads in the March and April sheets", today=TODAY, sources=SOURCES)
+    two = offline_plan("leads in the March and Summer sheets", today=TODAY, sources=SOURCES)
     nothing_imported = offline_plan("leads from the last import", today=TODAY, sources=SourceNames())
 
     assert isinstance(several, Clarification)
     assert "“Trade Show 2024.xlsx”, “Trade Show 2025.xlsx”" in several.message
     assert isinstance(none, Clarification) and "“April”, “March”" in none.message
-    assert isinstance(two, Clarification) and "one sheet or file at a time" in two.message
+    assert isinstance(two, Clarification) and "when each names one" in two.message
     assert (
         isinstance(nothing_imported, Clarification)
         and "no file has been imported" in nothing_imported.message
@@ -138,3 +138,40 @@ def test_from_a_name_is_the_company_or_the_email_domain_but_the_company_word_mea
     assert filters_of("Contoso leads") == (Condition("company_or_domain", "contains", "contoso"),)
     assert filters_of("leads whose company is Contoso") == (Condition("company", "equals", "contoso"),)
     assert filters_of("leads from Germany") == (Condition("remarks", "contains", "germany"),)
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("How many CTOs or CEOs?", (Condition.any_of("title", "word", ["cto", "ceo"]),)),
+        ("CTOs, CFOs and heads of sales", (Condition.any_of("title", "word", ["cto", "cfo", "head of sales"]),)),
+        ("leads in Berlin or in Munich", (Condition.any_of("remarks", "contains", ["berlin", "munich"]),)),
+        ("from Acme, Globex or Initech", (Condition.any_of("company_or_domain", "contains", ["acme", "globex", "initech"]),)),
+        ("Acme or Globex leads", (Condition.any_of("company_or_domain", "contains", ["acme", "globex"]),)),
+        ("leads in the March or the April sheet", (Condition.any_of("worksheet", "contains", ["March", "April"]),)),
+        # Titles side by side must both hold: "CTO & Founder".
+        ("CTO founders", (Condition("title", "word", "cto"), Condition("title", "word", "founder"))),
+        # A comma alone does not join: "how many" is no place.
+        ("leads in Berlin, how many?", (Condition("remarks", "contains", "berlin"),)),
+    ],
+)  # fmt: skip
+def test_alternatives_of_one_kind_are_one_condition_any_of_whose_values_may_match(question, expected):
+    assert filters_of(question) == expected
+
+
+def test_alternatives_of_different_kinds_are_asked_back():
+    for question in (
+        "leads from Germany or Acme",
+        "CTOs or leads from Acme",
+        "leads in the March and Summer sheets",
+    ):
+        assert isinstance(offline_plan(question, today=TODAY, sources=SOURCES), Clarification), question
+
+
+def test_a_follow_up_with_alternatives_replaces_the_previous_title():
+    previous = offline_plan("How many CTOs in Berlin?", today=TODAY, sources=SOURCES)
+
+    assert filters_of("what about CFOs or COOs?", previous=previous) == (
+        Condition("remarks", "contains", "berlin"),
+        Condition.any_of("title", "word", ["cfo", "coo"]),
+    )

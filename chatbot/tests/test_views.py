@@ -130,6 +130,30 @@ def test_group_answer_shows_a_bar_chart_linking_each_bar_to_the_table(viewer_cli
     assert shown_total(acme) == 3
 
 
+def test_or_answer_says_so_and_its_table_shows_it_as_one_removable_chip(viewer_client, lead_set):
+    html = ask(viewer_client, "How many CTOs or CEOs?", **HTMX).content.decode()
+
+    assert "There are 7 matching leads." in html
+    assert "title has the word &#x27;cto&#x27; or &#x27;ceo&#x27;" in html
+    table = viewer_client.get(show_in_table_url(html)).content.decode()
+    chips = re.findall(r'<li class="chip">(.*?)</li>', table, re.DOTALL)
+    assert len(chips) == 1 and "Title has the word &#x27;cto&#x27; or &#x27;ceo&#x27;" in chips[0]
+
+
+def test_title_groups_count_the_spellings_of_a_title_together(viewer_client, lead_set):
+    html = ask(viewer_client, "Leads per title", **HTMX).content.decode()
+
+    rows = re.findall(r'<a href="([^"]+)">([^<]+)</a></td>\s*<td class="num">(\d+)</td>', html)
+    counts = {name: int(count) for _, name, count in rows}
+    # CTO ×3 and "Chief Technology Officer"; CEO ×2 and "Chief Executive Officer".
+    assert counts["CTO"] == 4 and counts["CEO"] == 3
+    assert "Chief Technology Officer" not in counts and "Chief Executive Officer" not in counts
+    assert "There are 16 leads in 11 titles:" in html
+    cto = viewer_client.get(rows[0][0].replace("&amp;", "&"))
+    assert shown_total(cto) == 4
+    assert "Title equals &#x27;CTO&#x27; or &#x27;Chief Technology Officer&#x27;" in cto.content.decode()
+
+
 def test_follow_up_question_refines_the_previous_answer(viewer_client, lead_set):
     ask(viewer_client, "How many leads do we have from Globex?")
     response = ask(viewer_client, "and how many of them have phone numbers?", **HTMX)
@@ -168,6 +192,12 @@ def test_unclear_question_gets_a_clarification_not_an_answer(viewer_client, lead
         "leads from Contoso",
         "How many leads from the trade show list?",
         "Show the leads in the March sheet",
+        # Alternatives of one kind: one condition, any of whose values may match.
+        "How many CTOs or CEOs?",
+        "leads in Berlin or Munich",
+        "leads from Acme or Contoso",
+        "How many leads in the March and April sheets?",
+        "CTOs, CFOs or heads of sales in Berlin or Hamburg",
     ],
 )
 def test_show_in_table_opens_the_same_leads(viewer_client, lead_set, question, monkeypatch):

@@ -281,15 +281,16 @@ def pytest_runtest_makereport(item, call):
 def role_user(transactional_db, django_user_model) -> Callable[..., object]:
     """role_user(username, role, password=None): a user in the "viewer" or "importer" group.
 
-    The groups come from the roles migration, which a transactional test's flush has emptied: they
-    are created again here from that migration's own lists."""
+    The groups come from the roles migrations (0002, and 0007 for the importer's lead edits), which a
+    transactional test's flush has emptied: they are created again here from those migrations' lists."""
     from django.contrib.auth.models import Group, Permission
 
     roles = importlib.import_module("leads.migrations.0002_roles")
+    edits = importlib.import_module("leads.migrations.0007_importer_edits_leads")
 
     def make(username: str, role: str, password: str | None = None):
         group, _ = Group.objects.get_or_create(name=role)
-        wanted = {"viewer": roles.VIEWER, "importer": roles.IMPORTER}[role]
+        wanted = {"viewer": roles.VIEWER, "importer": [*roles.IMPORTER, *edits.IMPORTER_EXTRA]}[role]
         group.permissions.set(
             Permission.objects.get(content_type__app_label=app_label, codename=codename)
             for app_label, codename in wanted

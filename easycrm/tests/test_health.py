@@ -38,7 +38,7 @@ def test_healthz_refuses_post(client):
 
 
 def test_a_request_body_over_the_upload_limit_is_refused_before_it_is_read(importer_client, settings):
-    settings.MAX_UPLOAD_MB = 1
+    settings.MAX_UPLOAD_REQUEST_MB = 1
     with mock.patch("django.http.request.HttpRequest.read", side_effect=AssertionError("body read")):
         response = importer_client.generic(
             "POST", reverse("processing:upload"), data=b"", CONTENT_LENGTH=str(5 * 1024 * 1024)

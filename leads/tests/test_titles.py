@@ -7,7 +7,7 @@ from django.http import QueryDict
 
 from leads.filters import Condition, LeadQuery, leads_filter
 from leads.models import Lead
-from leads.titles import MAX_VARIANTS, title_variants
+from leads.titles import MAX_VARIANTS, title_key, title_variants
 
 
 @pytest.mark.parametrize(
@@ -95,3 +95,25 @@ def test_company_or_domain_matches_either_and_is_empty_only_when_both_are(db):
     assert Condition("company_or_domain", "contains", "contoso").describe() == (
         "company or email domain contains 'contoso'"
     )
+
+
+@pytest.mark.parametrize(
+    "spellings",
+    [
+        ("CTO", "cto", "C.T.O.", "CTOs", "Chief Technology Officer", "chief technical officer"),
+        ("VP Sales", "VP of Sales", "Sales VP", "Vice President Sales", "Vice-President of Sales"),
+        ("Head of Sales", "Sales Head", "Heads of Sales"),
+        ("Sr. Engineer", "Senior Engineer", "senior engineers"),
+        ("Marketing Director", "Director of Marketing"),
+    ],
+)
+def test_the_spellings_of_a_title_share_one_key(spellings):
+    assert len({title_key(spelling) for spelling in spellings}) == 1
+
+
+def test_different_titles_keep_different_keys():
+    keys = [
+        title_key(title) for title in ("CTO", "CEO", "CTO & Founder", "VP Sales", "VP Marketing", "Sales", "")
+    ]
+
+    assert len(set(keys)) == len(keys)

@@ -144,14 +144,18 @@ def test_cancelling_a_running_import_marks_it_cancelled_and_stops_polling(
     expect(panel).to_contain_text("Import cancelled. Leads stored before that are kept.")
     assert dialogs == ["Cancel this import?"]
     assert panel.get_attribute("hx-trigger") is None
-    settled = time.monotonic()
-    page.wait_for_timeout(2_500)  # longer than the 2 s polling interval
-    assert not [at for at in status_polls if at > settled], "the cancelled panel kept polling"
-    expect(panel.locator(".badge")).to_have_text("Cancelled")
 
     # The batches running at the cancel finish and are counted; no queued one reaches the model.
     pipeline_idle()
     job = ImportJob.objects.get()
+    # The panel refreshes until they are counted (ImportJob.settling), then stops polling.
+    expect(panel.locator(".import-summary")).to_contain_text(f"{job.leads_created} leads created")
+    expect(panel.locator('[hx-trigger="load delay:2s"]')).to_have_count(0)
+    settled = time.monotonic()
+    page.wait_for_timeout(2_500)  # longer than the 2 s polling interval
+    assert not [at for at in status_polls if at > settled], "the cancelled panel kept polling"
+    expect(panel.locator(".badge")).to_have_text("Cancelled")
+    expect(panel.get_by_role("button", name="Resume import")).to_be_visible()
     assert job.status == ImportJob.Status.CANCELLED
     batches = ImportBatch.objects.filter(job=job)
     assert batches.filter(status=ImportBatch.Status.SKIPPED).count() == job.skipped_batches > 0
@@ -182,7 +186,7 @@ def test_undoing_a_finished_import_from_its_page_removes_its_leads(
     assert dialogs and dialogs[0].startswith("Undo this import?")
     status = page.locator(".import-status")
     expect(status.locator(".badge.undone")).to_have_text("Undone")
-    expect(status).to_contain_text(f"Import undone: {created} leads removed, 0 leads restored.")
+    expect(status).to_contain_text(f"Import undone: {created} created leads removed, 0 updates reverted.")
     # The actions refreshed on "imports-changed": no second undo offered.
     expect(page.get_by_role("button", name="Undo import")).to_have_count(0)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Leads").click()

@@ -705,7 +705,7 @@ def test_a_lost_split_is_requeued_a_bounded_number_of_times_then_fails(tmp_path)
     sweeps = 0
     while job.status == ImportJob.Status.UPLOADED and sweeps < 10:
         _split_queued_ago(job, services.split_lease() + timedelta(seconds=1))
-        with mock.patch.object(services, "_split_enqueue") as enqueue:  # lost again
+        with mock.patch.object(services, "split_enqueue") as enqueue:  # lost again
             services.imports_sweep()
         sweeps += 1
         job.refresh_from_db()

@@ -80,7 +80,7 @@ def test_a_task_queued_through_sqs_is_run_by_a_worker_and_acknowledged(sqs_emula
         "from django_q.tasks import async_task\n"
         "broker = get_broker('deepseek')\n"
         "assert broker.info() == 'AWS SQS', broker.info()\n"
-        "print(async_task('math.floor', 2.5, cluster='deepseek', broker=broker))\n"
+        "print(async_task('math.floor', 2.5, cluster='deepseek', broker=broker, save=True))\n"
     )
     task_id = workers.manage("shell", "-c", enqueue).split()[-1]
     assert _queue_counts(sqs_emulator, "deepseek") == (1, 0)

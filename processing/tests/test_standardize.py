@@ -11,8 +11,11 @@ from processing.standardize import (
     FIELD_NAMES,
     SCHEMA_FIELDS,
     CleanLead,
+    column_roles_from_record,
+    column_roles_record,
     offline_standardize,
     sheet_column_roles,
+    standardize_kept_back,
     validate_lead,
 )
 
@@ -698,7 +701,7 @@ def test_a_repeated_value_is_checked_by_the_libraries_once(monkeypatch: pytest.M
     monkeypatch.setattr(standardize, "validate_email", counting_validate)
     monkeypatch.setattr(standardize.phonenumbers, "parse", counting_parse)
     standardize._normalized_email.cache_clear()
-    standardize._phone_number.cache_clear()
+    standardize._phone_details.cache_clear()
     # A non-ASCII address skips the fast path, so the library is asked — once, for three columns and two rows.
     cells = {
         "Email": "jürgen@müller.de",
@@ -769,3 +772,127 @@ def test_token_search_matches_the_bounded_regex_it_replaces():
         needle = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 4)))
         expected = bool(re.search(r"(?<![\w.+-])" + re.escape(needle) + r"(?![\w-]|\.\w)", text))
         assert _has_token(text, needle) is expected, (text, needle)
+
+
+# --- address books and client exports ---------------------------------------------------------------------
+
+
+def standardized(rows: list[dict[str, str]]) -> list[CleanLead]:
+    sources = [source(cells, row=index + 2) for index, cells in enumerate(rows)]
+    return [
+        validate_lead(row.cells, lead)
+        for row, lead in zip(sources, offline_standardize(sources), strict=True)
+    ]
+
+
+def test_a_value_repeated_in_another_email_or_phone_column_is_said_once(settings) -> None:
+    settings.DEFAULT_PHONE_REGION = "DE"
+    [result] = standardized(
+        [
+            {
+                "Telefon geschäftlich": "+49 (0) 421 5550-120",
+                "Telefon (privat)": "0421 5550120",
+                "Mobiltelefon": "0172 5550199",
+                "E-Mail-Adresse": "k.vogel@nordlicht.example",
+                "E-Mail: Angezeigter Name": "K.Vogel@Nordlicht.example",
+            }
+        ]
+    )
+    assert (result.fields["phone"], result.fields["email"]) == ("+494215550120", "k.vogel@nordlicht.example")
+    assert result.fields["remarks"] == "Mobiltelefon: 0172 5550199"
+
+
+def test_a_list_cell_does_not_repeat_the_chosen_value_of_its_own() -> None:
+    [result] = standardized([{"emails": "ann@contoso.com; ANN@contoso.com; ann@home.example"}])
+    assert result.fields["email"] == "ann@contoso.com"
+    assert result.fields["remarks"] == "emails: ann@home.example"
+
+
+def test_national_numbers_are_read_in_the_country_the_sheets_other_numbers_are_from(settings) -> None:
+    settings.DEFAULT_PHONE_REGION = "US"
+    rows = [
+        {"Name": "Katrin Vogel", "Telefon": "+49 421 5550120"},
+        {"Name": "Jonas Albrecht", "Telefon": "0421 5550131 x12"},
+        {"Name": "Ann Lee", "Telefon": "(415) 555-0110"},
+    ]
+    assert [column.region for column in sheet_column_roles(["Name", "Telefon"], rows)] == ["", "DE"]
+    assert [lead.fields["phone"] for lead in standardized(rows)] == [
+        "+494215550120",
+        "+494215550131 ext. 12",
+        "+14155550110",  # valid where we are: never read as another country's
+    ]
+    # Without numbers that show the country, a national number is kept as written.
+    assert standardized([rows[1]])[0].fields["phone"] == "0421 5550131 x12"
+
+
+def test_the_sheets_country_is_recorded_with_the_roles_and_read_back() -> None:
+    rows = [{"Telefon": "+49 421 5550120"}, {"Telefon": "0421 5550131"}]
+    record = column_roles_record({"Sheet1": ["Telefon"]}, {"Sheet1": rows})
+    assert record[0]["columns"][0]["region"] == "DE"
+    roles = column_roles_from_record(record)["Sheet1"]
+    assert roles["Telefon"].region == "DE"
+    kept = standardize_kept_back(source(rows[1]), rows[1], roles)
+    assert kept["phone"] == "+494215550131"
+
+
+def test_a_display_name_that_only_repeats_the_explicit_names_is_said_once() -> None:
+    rows = [
+        {"Name": "Till", "Given Name": "Till", "Family Name": "Wagner"},
+        {"Name": "Okafor, Chidi", "Given Name": "Chidi", "Family Name": "Okafor"},
+        {"Name": "Dr. Ines Seidel", "Given Name": "Ines", "Family Name": "Seidel"},
+        {"Name": "Hans-Peter Brandt", "Given Name": "Hans", "Family Name": "Brandt"},
+    ]
+    assert [lead.fields["remarks"] for lead in standardized(rows)] == [
+        "",
+        "",
+        "Name: Dr. Ines Seidel",  # the title is said nowhere else
+        "Name: Hans-Peter Brandt",
+    ]
+
+
+def test_a_name_column_beside_a_contact_persons_names_is_the_company() -> None:
+    rows = [
+        {"Name": "Harbor Dental Group", "First Name": "Nora", "Last Name": "Quinlan"},
+        {"Name": "Marvin Osei MD", "First Name": "Rosa", "Last Name": "Lindqvist"},
+        {"Name": "Ivy Tran", "First Name": "Ivy", "Last Name": "Tran"},
+    ]
+    assert roles_of(["Name", "First Name", "Last Name"], rows)["Name"] == ("company", "content")
+    leads = standardized(rows)
+    assert [lead.fields["company"] for lead in leads] == ["Harbor Dental Group", "Marvin Osei MD", ""]
+    assert [lead.fields["remarks"] for lead in leads] == ["", "", ""]
+
+
+def test_a_display_name_column_that_names_the_person_stays_a_name() -> None:
+    rows = [
+        {"Name": "Lotte Brandt", "Given Name": "Lotte", "Family Name": "Brandt"},
+        {"Name": "Bob", "Given Name": "Robert", "Family Name": "Smith"},
+        {"Name": "Till", "Given Name": "Till", "Family Name": "Wagner"},
+    ]
+    assert roles_of(["Name", "Given Name", "Family Name"], rows)["Name"] == ("fullName", "header synonym")
+    assert [lead.fields["company"] for lead in standardized(rows)] == ["", "", ""]
+
+
+def test_a_cell_on_several_lines_is_one_remark_line_unless_it_is_a_note() -> None:
+    [result] = standardized(
+        [
+            {
+                "Name": "Ines Seidel",
+                "Address 1 - Formatted": "Am Markt 3,\r\nCelle",
+                "Notes": "Line one\nLine two",
+            }
+        ]
+    )
+    assert result.fields["remarks"] == "Address 1 - Formatted: Am Markt 3, Celle\nNotes: Line one\nLine two"
+
+
+@pytest.mark.parametrize("empty", ["0.0.00", "0/0/00", "Keine Angabe", "Unspecified"])
+def test_what_outlook_writes_into_empty_fields_is_not_kept(empty: str) -> None:
+    [result] = standardized([{"Vorname": "Jonas", "Geburtstag": empty, "Geschlecht": empty}])
+    assert result.fields["remarks"] == ""
+
+
+def test_a_valid_dotted_number_wins_over_an_invalid_work_number(settings) -> None:
+    settings.DEFAULT_PHONE_REGION = "US"
+    [result] = standardized([{"phone_work": "690.555.0100 x123", "phone_home": "415.555.0133"}])
+    assert result.fields["phone"] == "+14155550133"
+    assert result.fields["remarks"] == "phone_work: 690.555.0100 x123"

@@ -336,7 +336,7 @@ def test_undo_removes_the_import_and_hides_the_button(importer_client, finished_
     response = importer_client.post(reverse("processing:undo", args=[finished_job.pk]), follow=True)
 
     html = response.content.decode()
-    assert "Import undone: 3 leads removed, 0 leads restored." in html
+    assert "Import undone: 3 created leads removed, 0 updates reverted." in html
     assert "Undo import" not in html and "badge undone" in html
     assert not Lead.objects.exists()
     finished_job.refresh_from_db()

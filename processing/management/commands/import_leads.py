@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 import sys
@@ -16,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections, connection, connections
 
 from llm import client
-from processing import services, tasks
+from processing import review, services, tasks
 from processing.models import ImportBatch, ImportJob
 
 
@@ -60,6 +61,15 @@ class Command(BaseCommand):
         parser.add_argument("--retry-failed", metavar="JOB_ID", help="re-run the failed batches of an import")
         parser.add_argument("--cancel", metavar="JOB_ID", help="cancel a running import")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+        parser.add_argument(
+            "--mapping",
+            type=Path,
+            metavar="FILE.json",
+            help='column roles to use: {"Header": "email", …} or {"Sheet": {"Header": "email"}}',
+        )
+        parser.add_argument(
+            "--review", action="store_true", help="print what the import would do, and import nothing"
+        )
 
     def handle(self, *args, **options) -> None:
         self.show_progress = not options["no_progress"] and sys.stderr.isatty()
@@ -72,9 +82,12 @@ class Command(BaseCommand):
             return self._retry(options["retry_failed"], queue=options["queue"])
         if not options["files"]:
             raise CommandError("Name at least one file, or use --retry-failed / --cancel.")
+        mapping = self._mapping(options["mapping"]) if options["mapping"] else None
+        if options["review"]:
+            return self._review(options["files"], mapping)
         failures = 0
         for path in options["files"]:
-            job = self._start(path, queue=options["queue"])
+            job = self._start(path, queue=options["queue"], mapping=mapping)
             if options["queue"]:
                 self.stdout.write(f"{job.pk}  {path}  {job.get_status_display()}")
                 failures += job.status == ImportJob.Status.FAILED
@@ -91,11 +104,48 @@ class Command(BaseCommand):
                 f"{failures} of {len(options['files'])} file(s) did not complete.", returncode=1
             )
 
-    def _start(self, path: Path, *, queue: bool) -> ImportJob:
+    def _start(
+        self, path: Path, *, queue: bool, mapping: dict | None = None, review_mode: str = ""
+    ) -> ImportJob:
         if not path.is_file():
             raise CommandError(f"{path}: no such file")
+        # A mapping is applied when the file is split, so the job must not be queued before it is set.
+        enqueue = queue and not mapping
         with path.open("rb") as handle:
-            return services.import_start(file=File(handle, name=path.name), filename=path.name, enqueue=queue)
+            job = services.import_start(
+                file=File(handle, name=path.name),
+                filename=path.name,
+                enqueue=enqueue,
+                review_mode=review_mode or ImportJob.Review.NEVER,
+            )
+        if mapping and job.status == ImportJob.Status.UPLOADED:
+            review.mapping_apply(job, mapping)
+            if queue:
+                services.split_enqueue(job.pk)
+        return job
+
+    def _mapping(self, path: Path) -> dict:
+        try:
+            return review.mapping_from_file(json.loads(path.read_text(encoding="utf-8")))
+        except OSError as exc:
+            raise CommandError(f"{path}: {exc.strerror}") from exc
+        except ValueError as exc:
+            raise CommandError(f"{path}: {exc}") from exc
+
+    def _review(self, paths: list[Path], mapping: dict | None) -> None:
+        """The review screen as text: sheets, columns with their roles and why, the first rows before →
+        after, and what the import would do to the database. The jobs are discarded afterwards."""
+        for path in paths:
+            job = self._start(path, queue=False, mapping=mapping, review_mode=ImportJob.Review.ALWAYS)
+            services.import_split(job_id=job.pk, enqueue=False)
+            job.refresh_from_db()
+            if job.status != ImportJob.Status.REVIEW:
+                self.stdout.write(f"{path}: {job.get_status_display()}. {job.error_message}".rstrip())
+                services.file_delete(job)
+                job.delete()
+                continue
+            self.stdout.write(review.review_text(job, path.name))
+            review.review_discard(job=job)
 
     def _run(self, job: ImportJob, batch_ids: list) -> None:
         tries = len(batch_ids) * services.MAX_BATCH_ATTEMPTS

@@ -328,14 +328,42 @@ def file_delete(job: ImportJob) -> None:
 
 
 def import_enqueue(*, batch_ids: list) -> int:
-    """Queue one standardize task per batch id, all through one broker connection."""
-    broker = get_broker(BATCH_CLUSTER)
+    """Queue the standardize tasks for these batches, all through one broker connection; returns how
+    many tasks were queued.
+
+    With the model, one task per batch (a batch is the unit of a model call). Offline, a task stores a
+    chunk of up to STORE_CHUNK_BATCHES queued batches of its job (batch_standardize), so one task per
+    chunk is queued — for every STORE_CHUNK_BATCHES-th batch of each job, in batch order; the others
+    would find nothing left to claim.
+    """
     # A list, not a cursor: the ORM broker closes old connections on every enqueue, which would
     # close a SQLite cursor mid-iteration.
-    batch_ids = list(batch_ids)
+    batch_ids = _task_batches(list(batch_ids))
+    broker = get_broker(BATCH_CLUSTER)
     for batch_id in batch_ids:
         async_task("processing.tasks.batch_standardize", str(batch_id), broker=broker, cluster=BATCH_CLUSTER)
     return len(batch_ids)
+
+
+def _task_batches(batch_ids: list) -> list:
+    """The batches that get a task: all of them for a job standardized by the model, every
+    STORE_CHUNK_BATCHES-th (by batch number) of each offline job."""
+    step = settings.STORE_CHUNK_BATCHES
+    if step <= 1 or len(batch_ids) <= 1:
+        return batch_ids
+    by_job: dict = {}
+    for start in range(0, len(batch_ids), 500):
+        found = ImportBatch.objects.filter(pk__in=batch_ids[start : start + 500]).values_list(
+            "pk", "job_id", "batch_number", "job__standardizer"
+        )
+        for pk, job_id, number, standardizer in found:
+            by_job.setdefault((job_id, standardizer), []).append((number, pk))
+    chosen = []
+    for (_job_id, standardizer), batches in by_job.items():
+        batches.sort()
+        kept = batches if standardizer != "offline" else batches[::step]
+        chosen += [pk for _number, pk in kept]
+    return chosen
 
 
 # --- Standardize and store (the seed's DeepSeek Caller) -------------------------------------------
@@ -370,26 +398,31 @@ class _Standardized:
 def batch_standardize(*, batch_id: uuid.UUID | str) -> str:
     """Standardize one batch and store its leads; returns the batch's final status.
 
-    When no model call is needed (offline mode) the worker also claims up to STORE_CHUNK_BATCHES - 1
-    further queued batches of the same job and stores them all in one transaction; their own tasks then
-    find nothing to claim. Safe to run twice for the same batch (a redelivered task): only the claim
+    When no model call is needed (offline mode) the task stands for a chunk: it claims up to
+    STORE_CHUNK_BATCHES queued batches of the job (its own first, when still queued) and stores them
+    all in one transaction. Safe to run twice for the same batch (a redelivered task): only the claim
     holder writes.
     """
     token = uuid.uuid4()
-    if not ImportBatch.objects.claim(batch_id, token=token, max_attempts=MAX_BATCH_ATTEMPTS):
+    chunked = not client.is_configured() and settings.STORE_CHUNK_BATCHES > 1
+    own = ImportBatch.objects.claim(batch_id, token=token, max_attempts=MAX_BATCH_ATTEMPTS)
+    batches: list[ImportBatch] = []
+    if own:
+        batch = ImportBatch.objects.select_related("job").get(pk=batch_id)
+        job = batch.job
+        batches.append(batch)
+    elif chunked:
+        # Offline a task stands for a chunk (import_enqueue queues one per chunk): its own batch was
+        # taken by another chunk, so it stores the job's next queued batches instead.
+        job = ImportJob.objects.filter(batches__pk=batch_id).first()
+    else:
+        job = None
+    if chunked and job is not None:
+        batches += _claim_chunk(job.pk, token, settings.STORE_CHUNK_BATCHES - len(batches))
+    if not batches:
         logger.info("batch not claimable (done, running or exhausted)", extra={"batch_id": batch_id})
         return ImportBatch.objects.filter(pk=batch_id).values_list("status", flat=True).first() or ""
-    batch = ImportBatch.objects.select_related("job").get(pk=batch_id)
-    job = batch.job
     claim = ImportBatch.held_by(token)
-    batches = [batch]
-    if not client.is_configured() and settings.STORE_CHUNK_BATCHES > 1:
-        batches += ImportBatch.objects.claim_more(
-            job_id=job.pk,
-            token=token,
-            limit=settings.STORE_CHUNK_BATCHES - 1,
-            max_attempts=MAX_BATCH_ATTEMPTS,
-        )
     if job.status != ImportJob.Status.PROCESSING:
         for claimed in batches:
             _batch_close(claimed, claim, ImportBatch.Status.SKIPPED, CANCELLED, _Usage())
@@ -402,7 +435,31 @@ def batch_standardize(*, batch_id: uuid.UUID | str) -> str:
             _batches_store(job, claim, ready)
         except Exception as exc:
             return _batches_store_failed(claim, ready, exc)
-    return ImportBatch.Status.DONE if ready[0].batch.pk == batch.pk else ImportBatch.Status.FAILED
+    if own:
+        return ImportBatch.Status.DONE if ready[0].batch.pk == batches[0].pk else ImportBatch.Status.FAILED
+    return ImportBatch.objects.filter(pk=batch_id).values_list("status", flat=True).first() or ""
+
+
+def _claim_chunk(job_id, token: uuid.UUID, limit: int) -> list[ImportBatch]:
+    """Up to `limit` queued batches of the job under `token`. Another worker claiming at the same
+    moment may take some of the ones asked for: ask again while queued batches are left, so each
+    chunk task takes a full chunk (the one-task-per-chunk queue relies on it)."""
+    claimed: list[ImportBatch] = []
+    for _attempt in range(10):
+        if len(claimed) >= limit:
+            break
+        more = ImportBatch.objects.claim_more(
+            job_id=job_id, token=token, limit=limit - len(claimed), max_attempts=MAX_BATCH_ATTEMPTS
+        )
+        claimed += more
+        if (
+            not more
+            and not ImportBatch.objects.filter(
+                job_id=job_id, status=ImportBatch.Status.QUEUED, attempts__lt=MAX_BATCH_ATTEMPTS
+            ).exists()
+        ):
+            break
+    return claimed
 
 
 @contextlib.contextmanager

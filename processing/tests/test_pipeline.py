@@ -886,13 +886,29 @@ def test_offline_worker_stores_several_queued_batches_in_one_go(
     statuses = list(job.batches.order_by("batch_number").values_list("status", flat=True))
     assert statuses == ["done"] * 3 + ["queued"] * 4
     assert (job.completed_batches, job.leads_created, Lead.objects.count()) == (3, 30, 30)
-    # The other two batches' own tasks find them taken and change nothing.
+    # A task whose batch another chunk took stands for a chunk too: it stores the next queued ones.
     second = job.batches.order_by("batch_number")[1]
     assert services.batch_standardize(batch_id=second.pk) == ImportBatch.Status.DONE
     job.refresh_from_db()
-    assert job.completed_batches == 3
-    with django_assert_max_num_queries(30):  # one chunk of 3 batches: set-based, not per row
-        services.batch_standardize(batch_id=job.batches.order_by("batch_number")[3].pk)
+    assert job.completed_batches == 6
+    with django_assert_max_num_queries(30):  # one chunk: set-based, not per row
+        services.batch_standardize(batch_id=job.batches.order_by("batch_number")[6].pk)
+    job.refresh_from_db()
+    assert (job.status, job.completed_batches, Lead.objects.count()) == (ImportJob.Status.COMPLETED, 7, 70)
+    assert services.batch_standardize(batch_id=first.pk) == ImportBatch.Status.DONE  # nothing left
+    job.refresh_from_db()
+    assert job.completed_batches == 7
+
+
+def test_offline_imports_queue_one_task_per_chunk(tmp_path, settings):
+    settings.STORE_CHUNK_BATCHES = 3
+    job = _split(tmp_path, rows=70)  # 7 batches, offline
+    batches = list(job.batches.order_by("batch_number").values_list("pk", flat=True))
+    assert services._task_batches(list(reversed(batches))) == [batches[0], batches[3], batches[6]]
+    ImportJob.objects.filter(pk=job.pk).update(standardizer="deepseek")
+    assert sorted(map(str, services._task_batches(batches))) == sorted(map(str, batches))
+    settings.STORE_CHUNK_BATCHES = 1
+    assert services._task_batches(batches) == batches
 
 
 def test_a_row_of_an_earlier_upload_never_overwrites_a_later_uploads_row(tmp_path, settings):

@@ -306,20 +306,14 @@ def _leads_upsert(rows: list[LeadInput], job: ImportJob | None, source_file: str
 
     # Rows of one file that change a lead and then change it back (the same email twice, with the
     # original values last) leave it as it was: nothing is written and their rows are unchanged.
-    restored = {
-        id(record)
-        for record in by_lead.values()
-        if record.before is not None and record.values == record.before.values
-    }
+    restored = set()
+    for record in by_lead.values():
+        before = record.before
+        if before is not None and record.values == before.values:
+            record.provenance, record.raw, record.job_id = before.provenance, before.raw, before.job_id
+            record.before = record.changed = None
+            restored.add(id(record))
     if restored:
-        for record in by_lead.values():
-            if id(record) in restored:
-                record.provenance, record.raw, record.job_id = (
-                    record.before.provenance,
-                    record.before.raw,
-                    record.before.job_id,
-                )
-                record.before = record.changed = None
         outcomes = [
             ("unchanged", RESTORED_IN_FILE, target, kept)
             if id(target) in restored

@@ -317,10 +317,10 @@ def _standardize_preview(job: ImportJob, rows: list[SourceRow]) -> tuple[list, b
     if not rows:
         return [], False
     if client.is_configured() and settings.DEEPSEEK_MODE == "rows":
-        key = _preview_key(job, rows)
         cached = preview_answer(job, rows)
         if cached is not None:
             return cached, True
+        key = _preview_key(job, rows)
         leads, completion = deepseek_standardize(
             rows, column_roles=job.column_roles, log_extra={"job_id": job.pk, "review": True}
         )

@@ -42,9 +42,8 @@ def _gone(request: HttpRequest, job: ImportJob) -> HttpResponse:
 @require_safe
 def review_page(request: HttpRequest, job_id) -> HttpResponse:
     job = get_object_or_404(ImportJob, pk=job_id)
-    rereading = job.status in (ImportJob.Status.UPLOADED, ImportJob.Status.PROCESSING) and not job.review.get(
-        "reviewed"
-    )
+    # Split again after a new header row was chosen: the page waits for the review to come back.
+    rereading = job.status in (ImportJob.Status.UPLOADED, ImportJob.Status.PROCESSING) and job.review_pending
     if job.status != ImportJob.Status.REVIEW and not rereading:
         return _gone(request, job)
     context = _context(job, rereading=rereading)
@@ -60,10 +59,11 @@ def review_counts(request: HttpRequest, job_id) -> HttpResponse:
     job = get_object_or_404(ImportJob, pk=job_id)
     if job.status != ImportJob.Status.REVIEW:
         return _gone(request, job)
-    context = _context(job, counts=review.review_counts(job))
+    counts = review.review_counts(job)
     if request.htmx:
-        return render(request, "processing/review.html#counts", context)
-    return render(request, "processing/review.html", context)
+        # Only the counts: the sheets and their preview are already on the page.
+        return render(request, "processing/review.html#counts", {"job": job, "counts": counts})
+    return render(request, "processing/review.html", _context(job, counts=counts))
 
 
 def _changed(request: HttpRequest, job: ImportJob, error: str = "") -> HttpResponse:

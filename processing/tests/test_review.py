@@ -477,3 +477,16 @@ def test_a_panel_polled_on_its_own_page_does_not_link_to_it(
     on_page = importer_client.get(url, HTTP_HX_CURRENT_URL=detail, **HTMX).content.decode()
     elsewhere = importer_client.get(url, HTTP_HX_CURRENT_URL="http://testserver/", **HTMX).content.decode()
     assert "Import details" not in on_page and "Import details" in elsewhere
+
+
+def test_the_review_page_waits_while_the_file_is_read_again(waiting, importer_client, tmp_path, importer):
+    importer_client.post(_url("processing:review_header", waiting), {"sheet": "fair", "row": "1"}, **HTMX)
+    waiting.refresh_from_db()
+    assert waiting.status == ImportJob.Status.UPLOADED  # the split task is queued, not yet run
+    page = importer_client.get(_url("processing:review", waiting))
+    assert page.status_code == 200 and b"Reading your file again" in page.content
+    # An import that never stopped for a review has no review page to wait for.
+    path = write_csv(tmp_path / "direct.csv", HEADER, ROWS)
+    with path.open("rb") as handle:
+        direct = services.import_start(file=File(handle), filename="direct.csv", user=importer, enqueue=False)
+    assert importer_client.get(_url("processing:review", direct))["Location"] == direct.get_absolute_url()

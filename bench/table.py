@@ -289,30 +289,6 @@ def _fill(connection, rows: int) -> None:
         cursor.execute("ANALYZE")
 
 
-def _export_lines_before(queryset):
-    """The export as it was before issue 13: model instances, one neutralized line per row."""
-    from leads.services import EXPORT_HEADER, csv_lines
-
-    def row(lead):
-        return (
-            lead.pk,
-            lead.first_name,
-            lead.last_name,
-            lead.title,
-            lead.company,
-            lead.email,
-            lead.phone,
-            lead.remarks,
-            lead.source_file,
-            lead.worksheet,
-            lead.source_row if lead.source_row is not None else "",
-            lead.created_at.isoformat(),
-            lead.updated_at.isoformat(),
-        )
-
-    return csv_lines(EXPORT_HEADER, map(row, queryset.iterator(chunk_size=2000)))
-
-
 def _export_child(db: str, before: bool) -> dict:
     """Stream the whole export (through the view, or the previous implementation); the parent reads
     this process's peak RSS."""
@@ -331,10 +307,11 @@ def _export_child(db: str, before: bool) -> dict:
     client.force_login(User.objects.get(username="bench-viewer"))
     t0 = time.perf_counter()
     if before:
+        from easycrm.testing.export import export_lines_reference
         from leads.filters import LeadQuery, leads_filter
 
         # Encoded as StreamingHttpResponse would, so both figures include the same work.
-        chunks = (line.encode() for line in _export_lines_before(leads_filter(LeadQuery())))
+        chunks = (line.encode() for line in export_lines_reference(leads_filter(LeadQuery())))
     else:
         chunks = client.get(reverse("leads:export")).streaming_content
     lines = size = 0

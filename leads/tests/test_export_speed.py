@@ -7,34 +7,16 @@ from datetime import UTC, datetime
 
 import pytest
 
+from easycrm.testing.export import export_lines_reference
 from leads import services
 from leads.models import Lead
-from leads.services import EXPORT_HEADER, csv_lines, leads_export_lines, leads_export_write
+from leads.services import EXPORT_HEADER, leads_export_lines, leads_export_write
 
 pytestmark = pytest.mark.django_db
 
 
 def lines_before(queryset) -> str:
-    """The export as it was written before (model instances, one neutralized line per row)."""
-    rows = (
-        (
-            lead.pk,
-            lead.first_name,
-            lead.last_name,
-            lead.title,
-            lead.company,
-            lead.email,
-            lead.phone,
-            lead.remarks,
-            lead.source_file,
-            lead.worksheet,
-            lead.source_row if lead.source_row is not None else "",
-            lead.created_at.isoformat(),
-            lead.updated_at.isoformat(),
-        )
-        for lead in queryset
-    )
-    return "".join(csv_lines(EXPORT_HEADER, rows))
+    return "".join(export_lines_reference(queryset))
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@ in place and the counts reload. All of it needs add_importjob, like uploading.""
 
 from __future__ import annotations
 
+import functools
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
@@ -35,6 +37,24 @@ def _gone(request: HttpRequest, job: ImportJob) -> HttpResponse:
     if request.htmx:
         return HttpResponseClientRedirect(job.get_absolute_url())
     return redirect(job.get_absolute_url())
+
+
+def _review_post(view):
+    """A change to a review: POST only, with the upload permission; a refused change re-renders the
+    review with its reason (or leaves for the import's page when it is no longer under review)."""
+
+    @login_required
+    @permission_required(_PERMISSION, raise_exception=True)
+    @require_POST
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, job_id) -> HttpResponse:
+        job = get_object_or_404(ImportJob, pk=job_id)
+        try:
+            return view(request, job)
+        except review.ReviewRefused as exc:
+            return _refused(request, job, exc)
+
+    return wrapper
 
 
 @login_required
@@ -79,60 +99,36 @@ def _changed(request: HttpRequest, job: ImportJob, error: str = "") -> HttpRespo
     return response
 
 
-@login_required
-@permission_required(_PERMISSION, raise_exception=True)
-@require_POST
-def review_column(request: HttpRequest, job_id) -> HttpResponse:
-    job = get_object_or_404(ImportJob, pk=job_id)
+@_review_post
+def review_column(request: HttpRequest, job: ImportJob) -> HttpResponse:
     sheet, header, role = (request.POST.get(name, "") for name in ("sheet", "header", "role"))
-    try:
-        review.review_set_role(job=job, sheet=sheet, header=header, role=role)
-    except review.ReviewRefused as exc:
-        return _refused(request, job, exc)
+    review.review_set_role(job=job, sheet=sheet, header=header, role=role)
     return _changed(request, job)
 
 
-@login_required
-@permission_required(_PERMISSION, raise_exception=True)
-@require_POST
-def review_sheet(request: HttpRequest, job_id) -> HttpResponse:
-    job = get_object_or_404(ImportJob, pk=job_id)
+@_review_post
+def review_sheet(request: HttpRequest, job: ImportJob) -> HttpResponse:
     include = request.POST.get("include")
     if include not in ("0", "1"):
         return HttpResponseBadRequest("include must be 0 or 1")
-    try:
-        review.review_set_sheet(job=job, sheet=request.POST.get("sheet", ""), include=include == "1")
-    except review.ReviewRefused as exc:
-        return _refused(request, job, exc)
+    review.review_set_sheet(job=job, sheet=request.POST.get("sheet", ""), include=include == "1")
     return _changed(request, job)
 
 
-@login_required
-@permission_required(_PERMISSION, raise_exception=True)
-@require_POST
-def review_header(request: HttpRequest, job_id) -> HttpResponse:
-    job = get_object_or_404(ImportJob, pk=job_id)
+@_review_post
+def review_header(request: HttpRequest, job: ImportJob) -> HttpResponse:
     try:
         row = int(request.POST.get("row", ""))
     except ValueError:
         return HttpResponseBadRequest("row must be a row number")
-    try:
-        review.review_set_header_row(job=job, sheet=request.POST.get("sheet", ""), row=row)
-    except review.ReviewRefused as exc:
-        return _refused(request, job, exc)
+    review.review_set_header_row(job=job, sheet=request.POST.get("sheet", ""), row=row)
     return _changed(request, job)
 
 
-@login_required
-@permission_required(_PERMISSION, raise_exception=True)
-@require_POST
-def review_confirm(request: HttpRequest, job_id) -> HttpResponse:
-    job = get_object_or_404(ImportJob, pk=job_id)
+@_review_post
+def review_confirm(request: HttpRequest, job: ImportJob) -> HttpResponse:
     remember = request.POST.get("remember", "1") == "1"
-    try:
-        review.review_confirm(job=job, user=request.user, remember=remember)
-    except review.ReviewRefused as exc:
-        return _refused(request, job, exc)
+    review.review_confirm(job=job, user=request.user, remember=remember)
     job.refresh_from_db()
     message = f"“{job.original_filename}” is being imported: {job.total_rows:,} rows."
     if request.htmx and request.POST.get("panel"):
@@ -145,14 +141,11 @@ def review_confirm(request: HttpRequest, job_id) -> HttpResponse:
     return _gone(request, job)
 
 
-@login_required
-@permission_required(_PERMISSION, raise_exception=True)
-@require_POST
-def review_discard(request: HttpRequest, job_id) -> HttpResponse:
-    job = get_object_or_404(ImportJob, pk=job_id)
+@_review_post
+def review_discard(request: HttpRequest, job: ImportJob) -> HttpResponse:
     name = job.original_filename
     if not review.review_discard(job=job):
-        return _refused(request, job, review.ReviewRefused("This import is no longer waiting for a review."))
+        raise review.ReviewRefused("This import is no longer waiting for a review.")
     messages.success(request, f"“{name}” was discarded; nothing was imported.")
     if request.htmx and request.POST.get("panel"):
         from .views import IMPORTS_CHANGED, _trigger

@@ -22,11 +22,14 @@ _PERMISSION = "processing.add_importjob"
 
 def _context(job: ImportJob, **extra) -> dict:
     waiting = job.status == ImportJob.Status.REVIEW
+    sheets = review.review_sheets(job) if waiting else []
     return {
         "nav": "imports",
         "job": job,
         "waiting": waiting,
-        "sheets": review.review_sheets(job) if waiting else [],
+        "sheets": sheets,
+        # The button counts the rows of the sheets that will be read, not those of skipped sheets.
+        "import_rows": sum(sheet.rows for sheet in sheets if not sheet.skip_reason),
         "choices": review.CHOICES,
         **extra,
     }

@@ -286,6 +286,13 @@ def test_review_page_shows_columns_preview_and_counts(waiting, importer_client):
     assert b"<strong>3</strong> new leads" in full.content and b"Review: fair.csv" in full.content
 
 
+def test_the_import_button_counts_only_the_sheets_that_will_be_read(waiting, importer_client):
+    assert "Import 3 rows" in importer_client.get(_url("processing:review", waiting)).content.decode()
+    review.review_set_sheet(job=waiting, sheet="fair", include=False)
+    html = importer_client.get(_url("processing:review", waiting)).content.decode()
+    assert "Import 0 rows" in html and "Skipped by you." in html
+
+
 def test_a_column_change_rerenders_and_is_escaped(waiting, importer_client, tmp_path):
     response = importer_client.post(
         _url("processing:review_column", waiting), POSTS["processing:review_column"], **HTMX

@@ -29,6 +29,7 @@ from .vocabulary import (
     FIELD_WORDS,
     FILE_EXTENSIONS,
     FILE_WORDS,
+    FILLER_PHRASES,
     FILLER_WORDS,
     FOLLOW_UP_PRONOUNS,
     FOLLOW_UP_WORDS,
@@ -36,6 +37,7 @@ from .vocabulary import (
     MONTHS,
     NOT_VALUES,
     NUMBER_WORDS,
+    PLACE_WORDS,
     PLACES,
     ROLES_OF_AREA,
     SHEET_WORDS,
@@ -55,6 +57,11 @@ QUOTED = "\ue000"
 TEXT_VALUE_OPS = tuple(op for op in TEXT_OPS if op not in VALUELESS_OPS)
 # A value longer than this is a sentence the parser did not understand, not a company name.
 MAX_VALUE_CHARS = 80
+# "How many in Berlin and how many with a phone?": one count per value works for values of one kind.
+_EACH_TEXT = (
+    "I can count each of several values of one kind (“how many in Berlin and how many in Munich?”, "
+    "“CTOs vs CEOs”), not of different kinds. Ask about one at a time."
+)
 # Alternatives the parser cannot put in one condition: "from Germany or Acme".
 _MIXED_ALTERNATIVES = "I can join alternatives of one kind with “or”, not a place and a company"
 READ_ONLY_TEXT = (
@@ -69,6 +76,10 @@ FOLLOW_UP_START = re.compile(
 # Openings that make a question a follow-up only when it names no subject: "just the CTOs" refines,
 # "now show me all leads from Acme" starts over.
 SOFT_FOLLOW_UP_START = re.compile(r"^(?:now|only|just|then|ok|okay|so|again)\b")
+# Words a question may open with before it starts: "thanks!", "great,", "hi".
+INTERJECTIONS = re.compile(
+    r"^(?:(?:thanks|thank you|thx|great|cool|perfect|nice|alright|hmm|hi|hello|hey|got it)(?: ,)? )+"
+)
 # A question that asks about everything starts over even after "and": "and how many leads in total?".
 FRESH_MARKERS = re.compile(
     r"\b(?:in total|overall|altogether|all (?:the |our )?leads|all of (?:the |our )?leads)\b"
@@ -88,10 +99,14 @@ class SourceNames:
     files: tuple[str, ...] = ()
     # The file of the most recently added lead: "the last import".
     latest_file: str = ""
+    # Company names with a word that joins values ("Smith and Sons", "Ernst & Young"): kept whole
+    # after "from"/"at", instead of read as two companies.
+    companies: tuple[str, ...] = ()
 
     def words(self) -> frozenset[str]:
         """Every word of every name: never "corrected" as a misspelling."""
-        return frozenset(word for name in (*self.worksheets, *self.files) for word in _name_words(name))
+        names = (*self.worksheets, *self.files, *self.companies)
+        return frozenset(word for name in names for word in _name_words(name))
 
 
 def question_is_follow_up(question: str) -> bool:
@@ -171,9 +186,11 @@ def offline_plan(
     """The plan for `question`, refining `previous` when the question is a follow-up ("and of them…");
     a complete question of its own starts a new plan. `sources` are the sheet and file names to match."""
     sources = sources or SourceNames()
-    text, quoted = _normalize(question, protected=sources.words())
+    text, quoted = _normalize(_quote_companies(question, sources.companies), protected=sources.words())
     if not text.strip(" ,|"):
         return Clarification(HELP_TEXT)
+    # "how many in Berlin and how many in Munich?", "CTOs vs CEOs": the values joined, counted each.
+    text, count_each = _each_joined(text)
     words = set(text.split())
     if words & WRITE_WORDS:
         return Clarification(READ_ONLY_TEXT)
@@ -190,12 +207,62 @@ def offline_plan(
             return swapped
         return _follow_up(state, previous, leftover if replacement_wanted else [], leftover)
     if leftover:
-        return _not_understood(leftover)
+        return Clarification(_EACH_TEXT) if count_each else _not_understood(leftover)
     action = "group" if state.group_by else state.action or "list"
+    if count_each and not state.group_by:
+        if sum(1 for condition in state.filters if condition.alternatives) != 1:
+            return Clarification(_EACH_TEXT)
+        action = "count_each"
     asked_for_nothing = not (state.filters or state.sort or state.limit or state.action or state.group_by)
     if asked_for_nothing and not re.search(r"\b(?:leads?|contacts|everyone|everything|all)\b", text):
         return Clarification(f"I am not sure what you are asking. {HELP_TEXT}")
     return _plan(action, state.filters, state.group_by, state.sort, state.limit)
+
+
+def _quote_companies(question: str, companies: tuple[str, ...]) -> str:
+    """The known company names with a join word in them ("Smith and Sons"), quoted where the question
+    names them after "from", "at", … or before "leads", so their "and" joins nothing."""
+    for name in sorted(companies, key=len, reverse=True):
+        question = re.sub(
+            rf"(?P<lead>\b(?:from|at|for|of|by|with) (?:the )?)?(?P<name>{re.escape(name)})"
+            rf"(?(lead)(?![\w\"'])|(?= (?:leads|contacts|employees|staff|people)\b))",
+            lambda match: f'{match.group("lead") or ""}"{match.group("name")}"',
+            question,
+            flags=re.IGNORECASE,
+        )
+    return question
+
+
+def _each_joined(text: str) -> tuple[str, bool]:
+    """ "how many in berlin and how many in munich" → "how many in berlin or in munich", and whether
+    the question asked for one count per value ("and how many", "vs", "compared to", "compare")."""
+    marker = re.compile(r"(?: ,)? (?:separately|respectively|individually|one by one|each)(?= ,|$)")
+    if re.search(r"\b(?:how many|count|number of)\b", text) and marker.search(text):
+        return marker.sub("", text), True  # "count the CFOs and the CEOs separately"
+    head = re.search(r"\bhow many\b", text)
+    rest = text[head.end() :] if head else ""
+    each = re.compile(
+        r"(?: ,)? (?:and |& |, )how many (?:(?:leads|contacts|people) )?(?:(?:are there|do we have|are|were|is) )?"
+    )
+    if head and each.search(rest):
+        return text[: head.end()] + each.sub(" or ", rest), True
+    # "Berlin leads vs Hamburg leads": the first noun goes, as in "Berlin or Hamburg leads".
+    versus = re.compile(r"(?: (?:leads|contacts|people))? (?:vs|versus|compared (?:to|with))(?: ,)? ")
+    if versus.search(text):
+        return versus.sub(" or ", text), True
+    compare = re.match(
+        r"^ ?(?:, )?compare (?:the (?=numbers? of |counts of ))?(?:numbers? of |counts of )?", text
+    )
+    if compare:  # "compare Berlin and Munich", "compare CTOs with CEOs"
+        rest = re.sub(r" (?:with|to|against) ", " and ", text[compare.end() :])
+        # "compare Berlin and Munich" is about places, "compare Acme and Globex" about companies.
+        first = rest.split(" ", 1)[0]
+        if first in PLACE_WORDS:
+            rest = f"in {rest}"
+        elif first not in VOCABULARY and re.sub(r"e?s$", "", first) not in TITLE_WORDS:
+            rest = f"from {rest}"
+        return f"how many {rest}", True
+    return text, False
 
 
 def _is_follow_up(text: str) -> bool:
@@ -266,6 +333,8 @@ def _other_source(text: str, previous: Plan, sources: SourceNames) -> Plan | Cla
 def _plan(
     action: str, filters: list[Condition], group_by: str | None, sort: str | None, limit: int | None
 ) -> Plan | Clarification:
+    if action == "count_each" and not any(condition.alternatives for condition in filters):
+        action = "count"  # "and in Munich?" after "how many in Berlin and how many in Hamburg?"
     # Checked like a model's plan: the same defaults, caps and condition limit.
     draft = Plan(action, tuple(filters), group_by=group_by, sort=sort, limit=limit or None)
     return plan_validate(draft.to_plan_dict())
@@ -313,6 +382,12 @@ def _normalize(question: str, *, protected: frozenset[str] = frozenset()) -> tup
     text = re.sub(r"\b(vice|chief|senior|executive|managing|general)-(?=[a-z])", r"\1 ", text)
     text = re.sub(r"\be[- ]mails?\b", lambda m: m.group(0).replace("-", "").replace(" ", ""), text)
     text = text.replace("what's", "what is").replace("who's", "who is")
+    # "don't have" → "do not have", "I'd like" → "i would like", "can't" → "can not".
+    text = re.sub(r"\b(ca|wo)n't\b", lambda m: {"ca": "can", "wo": "will"}[m.group(1)] + " not", text)
+    text = re.sub(r"\b(\w+)n't\b", r"\1 not", text)
+    text = re.sub(
+        r"\b(i|we|you|they)'(d|ve|re|m|ll)\b", lambda m: f"{m.group(1)} {_CONTRACTED[m.group(2)]}", text
+    )
     # "did we add this week" asks about leads added, it does not ask to add any.
     text = re.sub(
         r"\b(?:did|do|have|has|had) (?:we|you|they|i|someone|anyone) (add|create)(?:ed|d)?\b", r"\1ed", text
@@ -338,14 +413,16 @@ def _normalize(question: str, *, protected: frozenset[str] = frozenset()) -> tup
         ):
             word = _correct(word)
         corrected.append(word)
-    return " ".join(corrected), quoted
+    # "Thanks! And how many in Munich?" is a follow-up: an interjection first says nothing.
+    return INTERJECTIONS.sub("", " ".join(corrected)), quoted
 
 
 _KEYWORD_SET = frozenset(KEYWORDS)
+_CONTRACTED = {"d": "would", "ve": "have", "re": "are", "m": "am", "ll": "will"}
 
 
 def _correct(word: str) -> str:
-    if len(word) < 2 or word in VOCABULARY:
+    if len(word) < 2 or word in VOCABULARY or word in PLACE_WORDS:
         return word
     for index in range(len(word) - 1):  # one swapped pair of letters: "compnay"
         swapped = word[:index] + word[index + 1] + word[index] + word[index + 2 :]
@@ -382,6 +459,8 @@ def _more(value: str) -> str:
 
 
 MORE_VALUES = _more(_VALUE_BODY)
+# "for" before a company or place when it narrows: "same but just for Berlin", "only for Acme".
+REFINING_FOR = r"(?:just|only|but|same) for|(?:(?<=\| )|(?<=leads )|(?<=contacts )|(?<=people ))for|^ ?for"
 # Written-out spellings of the known titles (leads.titles), found as titles: "chief executive", "managing director".
 TITLE_SPELLINGS = tuple(
     spelling
@@ -399,6 +478,11 @@ DATE_VERBS = r"(?:(?:were|was|been|got|are|is) )?(?:added|created|new|imported|e
 OPTIONAL_DATE_VERB = rf"(?:{DATE_VERBS} )?"
 UNITS = r"(?P<unit>days?|weeks?|months?|years?)"
 AMOUNT = rf"(?P<amount>\d+|{_words_pattern(NUMBER_WORDS)})"
+
+
+def _rule_filler_phrases(state: _State) -> None:
+    """ "at the moment", "right now", "if possible": nothing to look for (and "at the moment" is no company)."""
+    state.apply(rf"\b(?:{_words_pattern(FILLER_PHRASES)})\b", lambda m: None)
 
 
 def _rule_known_sources(state: _State) -> None:
@@ -715,6 +799,10 @@ def _dates_from_periods(state: _State, field_name: str) -> None:
         lambda m: between(_last_days(today, 1, m.group("unit"))),
     )
     state.apply(
+        rf"\b{verbs}(?:since|from) (?:the )?(?:starts?|beginning) of (?:the |this )?(?P<unit>week|month|year)\b",
+        lambda m: between(_calendar_period(today, "this", m.group("unit"))),
+    )
+    state.apply(
         rf"\b{verbs}(?:(?:in|during|from|for) )?(?P<which>this|last|previous) (?P<unit>week|month|year)\b",
         lambda m: between(_calendar_period(today, m.group("which"), m.group("unit"))),
     )
@@ -845,6 +933,14 @@ def _rule_explicit_fields(state: _State) -> None:
     }
     prefix = r"(?:(?:whose|where|with|having|and|has|have)(?: (?:an?|the|their))? )"
 
+    field_phrases = [word for words in FIELD_WORDS.values() for word in words]
+
+    def longer_field(match: re.Match) -> bool:
+        # "have an email address": the field word goes on ("email address"), no value follows.
+        value = match.groupdict().get("value") or ""
+        phrase = f"{match.group('field')} {value.split(' ')[0]}"
+        return any(word == phrase or word.startswith(f"{phrase} ") for word in field_phrases)
+
     def explicit(op: str) -> Callable[[re.Match], bool | None]:
         def handle(match: re.Match) -> bool | None:
             field_name = _field_of(match.group("field"))
@@ -852,6 +948,8 @@ def _rule_explicit_fields(state: _State) -> None:
             if op in VALUELESS_OPS:
                 state.add(field_name, op)
                 return None
+            if op == "default" and longer_field(match):
+                return False
             if not value or value in NOT_VALUES or (op == "default" and value in FILLER_WORDS):
                 return False  # "have their phone set" is about presence, not a phone "set"
             _add_explicit(state, field_name, op, value)
@@ -864,6 +962,8 @@ def _rule_explicit_fields(state: _State) -> None:
         def handle(match: re.Match) -> bool | None:
             field_name, values = _field_of(match.group("field")), _alternatives(match)
             if field_name in ("email", "email_domain") or not all(map(_is_value, values)):
+                return False
+            if op == "default" and longer_field(match):
                 return False
             state.add_any(
                 field_name,
@@ -991,7 +1091,7 @@ def _rule_presence(state: _State) -> None:
     words = _words_pattern(word for name in present for word in present[name])
     negative = (
         r"without|with no|no|missing|lacking|lack|lacks|(?:do|does|did)(?: not|n't|nt) have|"
-        r"(?:have|has|having|with) no|not having|that lack"
+        r"(?:have|has|having|with) no|(?:have|has|had) not(?: got)?|not having|that lack"
     )
     positive = r"with|having|have|has|that have|who have|got"
     article = r"(?:(?:an?|any|some|valid|the|their|its) )?"
@@ -1046,7 +1146,8 @@ def _rule_titles(state: _State) -> None:
         state.add_any("title", "word", [found[int(index)] for index in re.findall(mark, match.group(0))])
         return "|"
 
-    state.text = re.sub(rf"{mark}(?:(?:{JOIN}{mark})+)?", joined, state.text)
+    # "the CFOs and the CEOs": an article after the join word still joins.
+    state.text = re.sub(rf"{mark}(?:(?:{JOIN}(?:the |our |all (?:the )?)?{mark})+)?", joined, state.text)
 
 
 def _alternatives(match: re.Match) -> list[str]:
@@ -1128,7 +1229,7 @@ def _rule_company(state: _State) -> None:
 
     state.apply(
         rf"\b(?:from|at|working at|working for|works at|works for|work at|work for|employed at|employed by|"
-        rf"employees of|staff of|people at|people from|(?<=\| )of) {VALUE}{MORE_VALUES}",
+        rf"employees of|staff of|people at|people from|(?<=\| )of|{REFINING_FOR}) {VALUE}{MORE_VALUES}",
         companies,
     )
 
@@ -1148,7 +1249,7 @@ def _rule_company(state: _State) -> None:
 
     state.apply(
         rf"\b(?:from|at|working at|working for|works at|works for|work at|work for|employed at|employed by|"
-        rf"employees of|staff of|people at|people from|(?<=\| )of|does) {VALUE}",
+        rf"employees of|staff of|people at|people from|(?<=\| )of|does|{REFINING_FOR}) {VALUE}",
         company,
     )
     state.apply(
@@ -1200,10 +1301,14 @@ def _rule_actions(state: _State) -> None:
         state.action = state.action or "list"
 
     state.apply(r"\b(?:how many|how much|count|number of|total number of|total|tally|amount of)\b", count)
-    state.apply(r"\b(?:show|list|display|give|find|get|see|fetch|who|which|what are|view|search)\b", show)
+    state.apply(
+        r"\b(?:show|showing|list|listing|display|give|find|get|see|fetch|who|which|what are|view|search)\b",
+        show,
+    )
 
 
 RULES: tuple[Callable[[_State], None], ...] = (
+    _rule_filler_phrases,
     _rule_known_sources,
     _rule_dates,
     _rule_sort_and_limit,

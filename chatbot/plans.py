@@ -36,7 +36,9 @@ from leads.filters import (
 )
 from leads.titles import title_variants
 
-ACTIONS = ("list", "count", "group")
+# "count_each": one count per value of the plan's condition with several values ("how many in Berlin and
+# how many in Munich?"), with the other conditions applied to each.
+ACTIONS = ("list", "count", "group", "count_each")
 PLAN_KEYS = frozenset({"action", "filters", "group_by", "sort", "limit"})
 FILTER_KEYS = frozenset({"field", "op", "value"})
 
@@ -101,6 +103,10 @@ def plan_describe(plan: Plan) -> str:
     """The plan in words: "count · company contains 'globex' · title has the word 'cto'"."""
     if plan.action == "count":
         head = "count"
+    elif plan.action == "count_each":
+        split = each_condition(plan)
+        values = ", ".join(f"'{value}'" for value in split.values) if split else ""
+        head = f"count for each of {values}"
     elif plan.action == "group":
         head = f"count per {CONDITION_FIELDS[plan.group_by or 'company']}, top {plan.limit}"
     else:
@@ -124,6 +130,29 @@ def _describe(condition: Condition) -> str:
             shown = ", ".join(f"'{other}'" for other in others[:MAX_SPELLINGS_SHOWN])
             words += f" (or {shown}{', …' if len(others) > MAX_SPELLINGS_SHOWN else ''})"
     return words
+
+
+def each_condition(plan: Plan) -> Condition | None:
+    """The condition a count_each plan counts value by value: its one condition with several values."""
+    return next((condition for condition in plan.filters if condition.alternatives), None)
+
+
+def plan_each(plan: Plan) -> list[tuple[str, Plan]]:
+    """A count_each plan as one count plan per value of its split condition, in the question's order
+    ("berlin" → count of remarks contains "berlin" and the other conditions)."""
+    split = each_condition(plan)
+    if split is None:
+        return []
+    return [
+        (
+            value,
+            Plan(
+                "count",
+                tuple(Condition(split.field, split.op, value) if c == split else c for c in plan.filters),
+            ),
+        )
+        for value in split.values
+    ]
 
 
 def plan_to_query(plan: Plan) -> LeadQuery:
@@ -161,7 +190,7 @@ def _validate(data: object) -> Plan | Clarification:
         return Clarification(f"I am not sure what you are asking. {HELP_TEXT}")
     action = data.get("action")
     if action not in ACTIONS:
-        raise _Invalid(f"“{_quote(action)}” is not something I can do (list, count or group).")
+        raise _Invalid(f"“{_quote(action)}” is not something I can do (list, count, group or count_each).")
     filters = _validate_filters(data.get("filters"))
     group_by = data.get("group_by")
     if group_by is not None and group_by not in GROUP_FIELDS:
@@ -174,6 +203,11 @@ def _validate(data: object) -> Plan | Clarification:
         raise _Invalid(f"“{_quote(limit)}” is not a number of rows.")
     if action == "count":
         return Plan("count", filters)
+    if action == "count_each":
+        split = [condition for condition in filters if condition.alternatives]
+        if len(split) != 1:
+            raise _Invalid("count_each needs exactly one condition with several values, counted one by one.")
+        return Plan("count_each", filters)
     if action == "group":
         if group_by is None:
             raise _Invalid(f"say what to group by: {_words(GROUP_FIELDS)}.")

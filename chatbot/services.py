@@ -20,7 +20,7 @@ from datetime import date
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Count, Min, QuerySet
+from django.db.models import Count, Min, Q, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -44,7 +44,9 @@ from .plans import (
     MAX_LIMIT,
     Clarification,
     Plan,
+    each_condition,
     plan_describe,
+    plan_each,
     plan_to_query,
     plan_validate,
 )
@@ -62,13 +64,16 @@ UNAVAILABLE_TEXT = "The assistant is not available right now (ref {ref}). Please
 # Sheet and file names given to the parser and the model: enough for any real CRM, a bounded prompt.
 MAX_SOURCE_NAMES = 50
 MAX_SOURCE_NAME_CHARS = 100
+# Words inside a company name that the offline parser would otherwise read as joining two companies.
+COMPANY_JOIN_WORDS = ("and", "&", "or")
 
 # Byte-stable prefix (DeepSeek caches prompt prefixes); the date, the sheet and file names and the previous
 # plan are appended.
 SYSTEM_PROMPT = """\
 You turn a salesperson's question about the leads in a CRM into a query plan. Reply with one json object \
 and nothing else:
-{"action": "list" | "count" | "group" | "clarify", "filters": [{"field": ..., "op": ..., "value": ...}], \
+{"action": "list" | "count" | "group" | "count_each" | "clarify", \
+"filters": [{"field": ..., "op": ..., "value": ...}], \
 "group_by": field or null, "sort": sort or null, "limit": number or null}
 
 Fields: first_name, last_name, name (first name, last name or both, e.g. "Jane Smith"), title (job title), \
@@ -95,8 +100,11 @@ of which may match: {"field": "title", "op": "word", "value": ["cto", "ceo"]} (t
 most MAX_ALTERNATIVES values). An "or" across different fields ("CTOs or leads from Acme") cannot be said: clarify.
 action: "count" for how many; "list" to show leads; "group" to count leads per value of group_by, one of \
 company, title, email_domain, source, worksheet, first_name, last_name ("leads per company", "which \
-companies have the most leads"); "clarify" when the question is not a question about reading these leads \
-(other topics, changing or deleting data, fields that do not exist, or you cannot tell what is meant).
+companies have the most leads"); "count_each" for one count per value of the one filter whose value is \
+a list ("how many in Berlin and how many in Munich?" is remarks contains ["berlin", "munich"]; "CTOs vs \
+CEOs"), the other filters applying to each; "clarify" when the question is not a question about \
+reading these leads (other topics, changing or deleting data, fields that do not exist, or you cannot \
+tell what is meant).
 sort (list only): one of SORT_KEYS, with "-" in front for descending ("newest first" = "-created"). \
 limit: rows to list or groups to show, at most 20; null for the default.
 A follow-up question ("and how many of them have phone numbers?", "what about Initech?") refines the \
@@ -238,8 +246,26 @@ def source_names() -> SourceNames:
         Lead.objects.exclude(source_file="").order_by("-created_at").values_list("source_file", flat=True)
     )
     return SourceNames(
-        worksheets=names("worksheet"), files=names("source_file"), latest_file=latest.first() or ""
+        worksheets=names("worksheet"),
+        files=names("source_file"),
+        latest_file=latest.first() or "",
+        companies=_joined_company_names(),
     )
+
+
+def _joined_company_names() -> tuple[str, ...]:
+    """Company names with a word that joins values ("Smith and Sons", "Ernst & Young"), for the offline
+    parser only (lead data, never sent to the model): "from Smith and Sons" is then one company."""
+    joined = Q()
+    for word in COMPANY_JOIN_WORDS:
+        joined |= Q(company__icontains=f" {word} ")
+    values = (
+        Lead.objects.filter(joined)
+        .order_by("company")
+        .values_list("company", flat=True)
+        .distinct()[:MAX_SOURCE_NAMES]
+    )
+    return tuple(value for value in values if len(value) <= MAX_SOURCE_NAME_CHARS)
 
 
 def plan_run(plan: Plan) -> dict:
@@ -256,6 +282,8 @@ def plan_run(plan: Plan) -> dict:
         result["lead_ids"] = list(leads.values_list("pk", flat=True)[: plan.limit or MAX_LIMIT])
     elif plan.action == "group":
         result.update(_groups(plan, leads))
+    elif plan.action == "count_each":
+        result.update(_counts_each(plan))
     return result
 
 
@@ -282,6 +310,9 @@ def _answer_text(plan: Plan, result: dict) -> str:
     there = f"There {'is' if total == 1 else 'are'} {leads}"
     if plan.action == "count":
         return f"{there}{'' if plan.filters else ' in total'}."
+    if plan.action == "count_each":
+        counts = [f"{row['count']:,} for “{row['value']}”" for row in result["groups"]]
+        return f"{', '.join(counts[:-1])} and {counts[-1]} ({leads} in all)."
     if plan.action == "list":
         shown = len(result["lead_ids"])
         return f"{there}; here are the first {shown}:" if total > shown else f"{there}:"
@@ -290,6 +321,19 @@ def _answer_text(plan: Plan, result: dict) -> str:
     if groups > shown:
         return f"{there} in {groups:,} {label}; the {shown} with the most leads:"
     return f"{there} in {groups:,} {label}:"
+
+
+def _counts_each(plan: Plan) -> dict:
+    """A count_each plan's counts, one per value, shown like a group answer (table and chart): each
+    row links to the table of its value; the plan's own link shows the leads of any of them."""
+    rows = []
+    for value, single in plan_each(plan):
+        query = plan_to_query(single)
+        rows.append(
+            {"value": value, "count": leads_filter(query).count(), "querystring": query.querystring()}
+        )
+    split = each_condition(plan)
+    return {"groups": rows, "group_total": len(rows), "group_by": split.field if split else ""}
 
 
 def _groups(plan: Plan, leads: QuerySet[Lead]) -> dict:

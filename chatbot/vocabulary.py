@@ -148,8 +148,15 @@ FILLER_WORDS = _word_set(
     employed based located headquartered companies company group grouped break down breakdown split
     most common biggest largest top first latest newest oldest recent recently sorted sort order
     ordered alphabetically ascending descending a-z z-a hey total amount tally whats among other
-    else entire whole full complete like per set filled bring brought through via"""
+    else entire whole full complete like per set filled bring brought through via hi hello pls plz
+    thx cheers roughly approximately approx mind wondering wonder quick question quickly telling
+    everybody anybody am looking searching"""
 )
+# Phrases that say nothing about the leads: "at the moment" is not the company "moment".
+FILLER_PHRASES = (
+    "at the moment", "at present", "right now", "as of now", "as of today", "to date", "if possible",
+    "if you can", "by any chance", "for me", "off the top of your head",
+)  # fmt: skip
 # What a misspelled word may be corrected to: the words the rules look for. Short everyday words
 # ("far", "thank") are not targets, or "fair" and "hank" would turn into them.
 KEYWORDS = sorted(
@@ -193,6 +200,8 @@ PLACES = _word_set(
     warsaw prague stockholm oslo copenhagen helsinki dublin lisbon boston chicago seattle toronto
     sydney tokyo singapore dubai"""
 ) | {"new york", "san francisco", "los angeles", "united states", "united kingdom"}
+# Their words are values, never corrected to a keyword ("in munich" must not become "in much").
+PLACE_WORDS = frozenset(word for place in PLACES for word in place.split())
 
 # Words that point back at the previous answer ("and how many of them…", "which ones…").
 FOLLOW_UP_WORDS = frozenset({"them", "those", "these", "ones"})

@@ -12,7 +12,7 @@ import pytest
 from django.urls import reverse
 
 from chatbot.models import Message
-from chatbot.plans import GROUP_FIELDS
+from chatbot.plans import ACTIONS, GROUP_FIELDS
 from chatbot.services import SYSTEM_PROMPT, chat_ask
 from leads.filters import CONDITION_FIELDS, SORTS
 from leads.models import Lead
@@ -77,6 +77,9 @@ def test_the_prompt_offers_the_fields_groups_and_sorts_a_plan_accepts():
     groups = re.search(r"group_by, one of ([a-z_, ]+) \(", prompt).group(1)
     sorts = re.search(r"sort \(list only\): one of ([a-z_, ]+), with", prompt).group(1)
 
+    actions = re.search(r'\{"action": ([a-z_" |]+), "filters"', prompt).group(1)
+
+    assert actions.replace('"', "").split(" | ") == [*ACTIONS, "clarify"]
     assert set(CONDITION_FIELDS) <= set(re.findall(r"[a-z_]+", fields))
     assert groups.split(", ") == list(GROUP_FIELDS)
     assert set(sorts.split(", ")) == set(SORTS)
@@ -305,5 +308,38 @@ def test_a_model_plan_misusing_the_new_conditions_gets_a_clarification(
     fake_deepseek.reply_with(lambda body: plan_with(*filters))
 
     answer = chat_ask(user=viewer, text="How many from Contoso?", today=TODAY)
+
+    assert answer.kind == Message.Kind.CLARIFICATION and answer.result is None
+
+
+def test_a_model_count_each_plan_is_validated_and_answered(fake_deepseek, viewer, lead_set):
+    fake_deepseek.reply_with(
+        lambda body: {
+            "action": "count_each",
+            "filters": [
+                {"field": "title", "op": "word", "value": ["cto", "ceo"]},
+                {"field": "created", "op": "after", "value": "2025-06-01"},
+            ],
+        }
+    )
+
+    answer = chat_ask(user=viewer, text="CTOs vs CEOs added since June?", today=TODAY)
+
+    assert answer.kind == Message.Kind.ANSWER
+    assert [(row["value"], row["count"]) for row in answer.result["groups"]] == [("cto", 2), ("ceo", 2)]
+    assert '"count_each"' in fake_deepseek.requests[0]["messages"][0]["content"]
+
+
+def test_a_model_count_each_plan_without_values_to_split_gets_a_clarification(
+    fake_deepseek, viewer, lead_set
+):
+    fake_deepseek.reply_with(
+        lambda body: {
+            "action": "count_each",
+            "filters": [{"field": "company", "op": "contains", "value": "x"}],
+        }
+    )
+
+    answer = chat_ask(user=viewer, text="how many from x and how many from x", today=TODAY)
 
     assert answer.kind == Message.Kind.CLARIFICATION and answer.result is None

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import pytest
 
+from chatbot import services
 from chatbot.offline import SourceNames, offline_plan, question_is_follow_up
 from chatbot.plans import Clarification, Plan
 from leads.filters import Condition
+from leads.models import Lead
 
 from .conftest import TODAY
 
@@ -175,3 +177,72 @@ def test_a_follow_up_with_alternatives_replaces_the_previous_title():
         Condition("remarks", "contains", "berlin"),
         Condition.any_of("title", "word", ["cfo", "coo"]),
     )
+
+
+def test_a_known_company_with_and_in_its_name_is_kept_whole():
+    sources = SourceNames(companies=("Smith and Sons", "Ernst & Young"))
+
+    assert filters_of("How many leads from Smith and Sons?", sources=sources) == (
+        Condition("company_or_domain", "contains", "Smith and Sons"),
+    )
+    assert set(filters_of("contacts at ernst & young in Berlin", sources=sources)) == {
+        Condition("company_or_domain", "contains", "ernst & young"),
+        Condition("remarks", "contains", "berlin"),
+    }
+    assert filters_of("leads from Smith and Sons or Acme", sources=sources) == (
+        Condition.any_of("company_or_domain", "contains", ["Smith and Sons", "acme"]),
+    )
+    # Without the name in the database "and" joins two companies, as before.
+    assert filters_of("How many leads from Smith and Sons?") == (
+        Condition.any_of("company_or_domain", "contains", ["smith", "sons"]),
+    )
+
+
+@pytest.mark.django_db
+def test_the_database_gives_the_parser_the_company_names_with_a_join_word(lead_set):
+    Lead.objects.create(first_name="Sam", company="Smith and Sons")
+    Lead.objects.create(first_name="Eli", company="Ernst & Young")
+    Lead.objects.create(first_name="Ann", company="Anderson")  # "and" inside a word joins nothing
+
+    assert services.source_names().companies == ("Ernst & Young", "Smith and Sons")
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        # Polite filler and contractions say nothing about the leads.
+        ("Hi! Could you pls tell me how many CTOs we have, thanks", (Condition("title", "word", "cto"),)),
+        ("I'd like to know which leads don't have a phone", (Condition("phone", "is_empty"),)),
+        ("how many CEOs do we have at the moment", (Condition("title", "word", "ceo"),)),
+        # A field word that goes on is no value: presence, not email contains "address".
+        ("leads that have an email address", (Condition("email", "not_empty"),)),
+        ("leads that do not have a phone number", (Condition("phone", "is_empty"),)),
+        ("which leads haven't got an email", (Condition("email", "is_empty"),)),
+        ("I'm looking for everybody at Hooli", (Condition("company_or_domain", "contains", "hooli"),)),
+        # An article after "and" still joins titles: not CFO and CEO at once (no one).
+        ("count the CFOs and the CEOs", (Condition.any_of("title", "word", ["cfo", "ceo"]),)),
+        # Places are values, never corrected to a keyword ("munich" is not "much").
+        ("how many leads in munich", (Condition("remarks", "contains", "munich"),)),
+        ("leads added since the start of the month", (Condition("created", "between", "2025-06-01..2025-06-11"),)),
+    ],
+)  # fmt: skip
+def test_everyday_phrasings_find_what_they_ask_for(question, expected):
+    assert filters_of(question) == expected
+
+
+def test_an_interjection_before_a_follow_up_keeps_it_a_follow_up():
+    previous = offline_plan("How many CEOs?", today=TODAY, sources=SOURCES)
+
+    assert question_is_follow_up("Thanks! And how many are in Munich?")
+    assert filters_of("thanks! and how many are in Munich?", previous=previous) == (
+        Condition("title", "word", "ceo"),
+        Condition("remarks", "contains", "munich"),
+    )
+
+
+def test_a_follow_up_for_a_place_narrows_the_previous_plan():
+    previous = offline_plan("leads by company", today=TODAY, sources=SOURCES)
+
+    plan = offline_plan("same but just for Berlin", previous=previous, today=TODAY, sources=SOURCES)
+
+    assert plan.group_by == "company" and plan.filters == (Condition("remarks", "contains", "berlin"),)

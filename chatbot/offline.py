@@ -20,12 +20,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from leads.filters import BETWEEN_SEPARATOR, TEXT_OPS, VALUELESS_OPS, Condition
+from leads.filters import (
+    BETWEEN_SEPARATOR,
+    DATE_CONDITION_FIELDS,
+    MAX_DATE,
+    MIN_DATE,
+    TEXT_OPS,
+    VALUELESS_OPS,
+    Condition,
+)
 from leads.titles import TITLE_EQUIVALENTS
 
 from .plans import GROUP_FIELDS, HELP_TEXT, Clarification, Plan, plan_validate
 from .vocabulary import (
+    ABBREVIATIONS,
     BOUNDARY_WORDS,
+    DEPARTMENTS,
     FIELD_WORDS,
     FILE_EXTENSIONS,
     FILE_WORDS,
@@ -37,6 +47,7 @@ from .vocabulary import (
     MONTHS,
     NOT_VALUES,
     NUMBER_WORDS,
+    PEOPLE_WORDS,
     PLACE_WORDS,
     PLACES,
     ROLES_OF_AREA,
@@ -48,6 +59,7 @@ from .vocabulary import (
     VALUE_INTRODUCERS,
     VOCABULARY,
     WEBMAIL,
+    WEEKDAYS,
     WRITE_WORDS,
 )
 
@@ -87,7 +99,9 @@ FRESH_MARKERS = re.compile(
 # Words that join alternatives of one kind: "the March or April sheet".
 JOIN_WORDS = frozenset({"and", "or", "&"})
 # Words between a place word ("from the …") and a name that are not part of the name.
-NAME_LEAD_INS = frozenset({"the", "our", "my", "this", "that", "a", "an", "from", "in", "on", "of", "at"})
+NAME_LEAD_INS = frozenset(
+    {"the", "our", "my", "this", "that", "a", "an", "from", "in", "on", "of", "at", "off", "via", "through"}
+)
 
 
 @dataclass(frozen=True)
@@ -107,6 +121,33 @@ class SourceNames:
         """Every word of every name: never "corrected" as a misspelling."""
         names = (*self.worksheets, *self.files, *self.companies)
         return frozenset(word for name in names for word in _name_words(name))
+
+
+# Words around a join word that may be part of a company name: "Smith and Sons Ltd" has 2 and 2.
+COMPANY_SPAN_WORDS = 4
+MAX_COMPANY_CANDIDATES = 200
+
+
+def company_candidates(question: str, *, max_chars: int = 100) -> tuple[str, ...]:
+    """The spans of the question that may be a company name with a join word in it, lower-cased:
+    1 to 4 words, then "and"/"&"/"or", then 1 to 4 words ("from smith and sons ltd?" → "smith and
+    sons", "smith and sons ltd", "from smith and sons", …). The database says which are companies
+    (`services.joined_company_names`); `_quote_companies` then keeps those whole."""
+    words = [word.strip("\"'“”‘’?!,;:()") for word in question.lower().split()]
+    candidates: dict[str, None] = {}
+    for index, word in enumerate(words):
+        if word not in JOIN_WORDS:
+            continue
+        for before in range(1, COMPANY_SPAN_WORDS + 1):
+            for after in range(1, COMPANY_SPAN_WORDS + 1):
+                span = words[max(index - before, 0) : index + after + 1]
+                if len(span) < before + after + 1 or not all(span):
+                    continue
+                name = " ".join(span)
+                for candidate in (name, name.rstrip(".")):
+                    if len(candidate) <= max_chars:
+                        candidates[candidate] = None
+    return tuple(candidates)[:MAX_COMPANY_CANDIDATES]
 
 
 def question_is_follow_up(question: str) -> bool:
@@ -199,6 +240,11 @@ def offline_plan(
     state = _State(text=f" {text} ", quoted=quoted, today=today, sources=sources)
     for rule in RULES:
         rule(state)
+    if not state.problems and not _dates_can_hold(state.filters):
+        # "on Monday and Tuesday": a plan cannot say "or" of dates; both at once would find nothing.
+        state.problems.append(
+            "those days cannot both hold; ask about one day or range (“between Monday and Tuesday”)"
+        )
     if state.problems:
         return Clarification(f"I could not use that: {state.problems[0]}. {HELP_TEXT}")
     leftover = state.leftover()
@@ -217,6 +263,22 @@ def offline_plan(
     if asked_for_nothing and not re.search(r"\b(?:leads?|contacts|everyone|everything|all)\b", text):
         return Clarification(f"I am not sure what you are asking. {HELP_TEXT}")
     return _plan(action, state.filters, state.group_by, state.sort, state.limit)
+
+
+def _dates_can_hold(filters: list[Condition]) -> bool:
+    """Whether the date conditions on each date field leave at least one day."""
+    spans: dict[str, tuple[date, date]] = {}
+    for condition in filters:
+        if condition.field not in DATE_CONDITION_FIELDS:
+            continue
+        first, last = condition.days()
+        if condition.op == "before":
+            first, last = MIN_DATE, first - timedelta(days=1)
+        elif condition.op == "after":
+            first, last = last + timedelta(days=1), MAX_DATE
+        low, high = spans.get(condition.field, (MIN_DATE, MAX_DATE))
+        spans[condition.field] = (max(low, first), min(high, last))
+    return all(first <= last for first, last in spans.values())
 
 
 def _quote_companies(question: str, companies: tuple[str, ...]) -> str:
@@ -249,7 +311,9 @@ def _each_joined(text: str) -> tuple[str, bool]:
     # "Berlin leads vs Hamburg leads": the first noun goes, as in "Berlin or Hamburg leads".
     versus = re.compile(r"(?: (?:leads|contacts|people))? (?:vs|versus|compared (?:to|with))(?: ,)? ")
     if versus.search(text):
-        return versus.sub(" or ", text), True
+        joined = versus.sub(" or ", text)
+        # "Acme vs Globex" opens with the names: companies, as in "compare Acme and Globex".
+        return (f"from {joined}" if _names_a_company(joined) else joined), True
     compare = re.match(
         r"^ ?(?:, )?compare (?:the (?=numbers? of |counts of ))?(?:numbers? of |counts of )?", text
     )
@@ -259,10 +323,18 @@ def _each_joined(text: str) -> tuple[str, bool]:
         first = rest.split(" ", 1)[0]
         if first in PLACE_WORDS:
             rest = f"in {rest}"
-        elif first not in VOCABULARY and re.sub(r"e?s$", "", first) not in TITLE_WORDS:
+        elif _names_a_company(rest):
             rest = f"from {rest}"
         return f"how many {rest}", True
     return text, False
+
+
+def _names_a_company(text: str) -> bool:
+    """Whether the text opens with a word that can only be a company: not a place, title or keyword."""
+    first = text.strip(" ,").split(" ", 1)[0]
+    return (
+        first not in PLACE_WORDS and first not in VOCABULARY and re.sub(r"e?s$", "", first) not in TITLE_WORDS
+    )
 
 
 def _is_follow_up(text: str) -> bool:
@@ -317,7 +389,10 @@ def _other_source(text: str, previous: Plan, sources: SourceNames) -> Plan | Cla
     """ "What about April?" after a question about the March sheet: the same question about another
     sheet or file of the database (not the month of April)."""
     rest = re.sub(r"^(?:and |but )?(?:(?:what|how) about )?(?:the )?", "", text.strip(" ,|"))
-    words = [word for word in rest.split() if word not in ",|" and word not in SHEET_WORDS + FILE_WORDS]
+    # "and the April one?": "one" stands for the sheet or file.
+    words = [
+        word for word in rest.split() if word not in (",", "|", "one", "ones", *SHEET_WORDS, *FILE_WORDS)
+    ]
     for index, condition in enumerate(previous.filters):
         if condition.field not in ("worksheet", "source") or not words:
             continue
@@ -375,6 +450,12 @@ def _normalize(question: str, *, protected: frozenset[str] = frozenset()) -> tup
     text = re.sub(r"(?<!\w)'([^']+)'(?!\w)", keep, text)
     capitalized = {word.lower() for word in re.findall(r"(?<=\s)[A-Z][\w-]*", text)}
     text = text.lower()
+    # "w/o phone" is "without phone", "ppl" "people" (unless a sheet, file or company name has the word).
+    text = re.sub(
+        _ABBREVIATION,
+        lambda m: m.group(0) if m.group(0) in protected else ABBREVIATIONS[m.group(0)],
+        text,
+    )
     # "C.T.O.s" is "ctos", "Vice-President" "vice president".
     text = re.sub(
         r"(?<![^\s(\"])((?:[a-z]\.){2,4}s?)(?=[\s,?!;:)]|$)", lambda m: m.group(1).replace(".", ""), text
@@ -418,11 +499,12 @@ def _normalize(question: str, *, protected: frozenset[str] = frozenset()) -> tup
 
 
 _KEYWORD_SET = frozenset(KEYWORDS)
+_ABBREVIATION = rf"(?<!\S)(?:{'|'.join(re.escape(word) for word in sorted(ABBREVIATIONS, key=len, reverse=True))})(?=[\s,?!;:)]|$)"
 _CONTRACTED = {"d": "would", "ve": "have", "re": "are", "m": "am", "ll": "will"}
 
 
 def _correct(word: str) -> str:
-    if len(word) < 2 or word in VOCABULARY or word in PLACE_WORDS:
+    if len(word) < 2 or word in VOCABULARY or word in PLACE_WORDS or word in MONTHS or word in WEEKDAYS:
         return word
     for index in range(len(word) - 1):  # one swapped pair of letters: "compnay"
         swapped = word[:index] + word[index + 1] + word[index] + word[index + 2 :]
@@ -447,7 +529,7 @@ _BOUNDARY = _words_pattern(BOUNDARY_WORDS)
 _VALUE_BODY = rf"\ue000\d+|(?:(?!(?:{_BOUNDARY})\b)[^\s|,]+)(?: (?!(?:{_BOUNDARY})\b)[^\s|,]+){{0,5}}"
 VALUE = rf"(?P<value>{_VALUE_BODY})"
 # What joins alternatives of one kind: "CTOs or CEOs", "Berlin, Munich or Hamburg", "Acme and Globex".
-JOIN = r"(?: ,(?: or| and)? | or | and | and/or )"
+JOIN = r"(?: ,(?: or| and| &)? | or | and | & | and/or )"
 
 
 # Further values after a VALUE: ", B or C", " or B", " and B"; commas only in a list that ends in or/and.
@@ -455,7 +537,8 @@ JOIN = r"(?: ,(?: or| and)? | or | and | and/or )"
 def _more(value: str) -> str:
     """Further values of the pattern `value` after a first one: ", B or C", " or B", " and B"."""
     item = rf"(?:(?:in|from|at) )?(?:{value})"
-    return rf"(?P<more>(?: , {item})*(?: ,)? (?:or|and|and/or) {item})"
+    # "A, B or C", and "A or B or C" as well.
+    return rf"(?P<more>(?: , {item})*(?:(?: ,)? (?:or|and|&|and/or) {item})+)"
 
 
 MORE_VALUES = _more(_VALUE_BODY)
@@ -473,7 +556,10 @@ TITLE_SPELLINGS = tuple(
 TITLE_MARK = "\ue001"
 ISO_DATE = r"\d{4}[-/]\d{1,2}[-/]\d{1,2}"
 MONTH = _words_pattern(MONTHS)
-DATE = rf"(?:{ISO_DATE}|(?:{MONTH}) \d{{1,2}}(?:st|nd|rd|th)?(?: \d{{4}})?|\d{{1,2}}(?:st|nd|rd|th)? (?:{MONTH})(?: \d{{4}})?)"
+# A day relative to today: "monday" and "this monday" are the latest Monday up to today, "last monday"
+# the latest before it.
+RELATIVE_DAY = rf"(?:(?:last|this|past) )?(?:{_words_pattern(WEEKDAYS)})|today|yesterday"
+DATE = rf"(?:{ISO_DATE}|(?:{MONTH}) \d{{1,2}}(?:st|nd|rd|th)?(?: \d{{4}})?|\d{{1,2}}(?:st|nd|rd|th)? (?:{MONTH})(?: \d{{4}})?|{RELATIVE_DAY})"
 DATE_VERBS = r"(?:(?:were|was|been|got|are|is) )?(?:added|created|new|imported|entered|came in|come in|arrived|updated|modified|changed|edited)"
 OPTIONAL_DATE_VERB = rf"(?:{DATE_VERBS} )?"
 UNITS = r"(?P<unit>days?|weeks?|months?|years?)"
@@ -767,7 +853,31 @@ def _dates_from_days(state: _State, field_name: str) -> None:
 
         return handle
 
+    def days_of_month(match: re.Match) -> bool | None:
+        # "between 1 and 15 May", "May 1-15": two days of one month.
+        year = int(match.group("year")) if match.group("year") else today.year
+        try:
+            days = [date(year, MONTHS[match.group("month")], int(match.group(name))) for name in ("d1", "d2")]
+        except ValueError:
+            state.problems.append(f"“{match.group(0).strip()}” is not a range of days of one month")
+            return None
+        _add_days(state, field_name, min(days), max(days))
+        return None
+
     verbs = OPTIONAL_DATE_VERB
+    day = r"(?:the )?(?P<{}>\d{{1,2}})(?:st|nd|rd|th)?"
+    until = r"(?: (?:and|to|until|till|through) | ?- ?)"
+    year = r"(?:,? (?P<year>\d{4}))?\b"
+    state.apply(
+        rf"\b{verbs}(?:(?:between|from|in|on|during) )?{day.format('d1')}{until}{day.format('d2')}(?: of)? "
+        rf"(?P<month>{MONTH}){year}",
+        days_of_month,
+    )
+    state.apply(
+        rf"\b{verbs}(?:(?:between|from|in|on|during) )?(?P<month>{MONTH}) {day.format('d1')}{until}"
+        rf"{day.format('d2')}(?! (?:{MONTH})\b){year}",
+        days_of_month,
+    )
     state.apply(
         rf"\b{verbs}(?:between|from) (?P<first>{DATE}) (?:and|to|until|till|-) (?P<last>{DATE})\b", date_range
     )
@@ -808,7 +918,8 @@ def _dates_from_periods(state: _State, field_name: str) -> None:
     )
     state.apply(
         rf"\b{verbs}(?:(?:in|during|from|for) )?(?P<month>{MONTH})(?: (?P<year>\d{{4}}))?\b",
-        lambda m: between(_month_days(m, today)),
+        # "may" alone is the verb ("may I see…"); the month needs "in May", "added May", "May 2025".
+        lambda m: False if m.group(0).strip() == "may" else between(_month_days(m, today)),
     )
     state.apply(
         rf"\b{verbs}(?:(?:in|during) )?(?P<year>(?:19|20)\d\d)\b",
@@ -856,6 +967,11 @@ def _rule_sort_and_limit(state: _State) -> None:
         amount = match.group("amount") or match.group("amount2")
         if amount:
             state.limit = _number(amount)
+        elif re.match(
+            r" (?:lead|contact|person|entry|record|one)\b(?! (?:lists?|files?|sheets?|imports?|uploads?)\b)",
+            state.text[match.end() :],
+        ):
+            state.limit = 1  # "the oldest lead", "our newest contact": one, not a list
         word = match.group("word")
         state.sort = {"oldest": "created", "recently updated": "-updated", "last updated": "-updated"}.get(
             word, "-created"
@@ -893,12 +1009,33 @@ def _rule_groups(state: _State) -> None:
         rf"\b(?:by|per|for each|for every|each|every|across)(?: the)? (?:email )?(?P<field>{groups})\b", group
     )
     state.apply(
-        rf"\b(?:which|what) (?P<field>{groups}) (?:have|has|with|had) the (?:most|highest number of|largest number of)"
-        rf"(?: leads| contacts)?\b",
+        rf"\b(?:which|what) (?P<field>{groups}) (?:have|has|with|had)(?: got)? the (?:most|highest number of|"
+        rf"largest number of)(?: leads| contacts)?\b",
         group,
     )
-    state.apply(rf"\b{AMOUNT} (?:most common|biggest|largest|main|top) (?P<field>{groups})\b", group)
-    state.apply(rf"\b(?:top|most common|biggest|largest|main)(?: {AMOUNT})? (?P<field>{groups})\b", group)
+    # "which email domains show up most", "which companies do we have the most leads from".
+    state.apply(
+        rf"\b(?:which|what) (?P<field>{groups}) (?:show up|shows up|turn up|turns up|come up|comes up|appear|"
+        rf"appears|occur|occurs|are there|is there|are|is) (?:the )?most(?: often| frequently| commonly)?\b",
+        group,
+    )
+    state.apply(
+        rf"\b(?:which|what) (?P<field>{groups}) do (?:we|you|i) have (?:the )?most (?:leads |contacts )?"
+        rf"(?:from|at|in|with|for)\b",
+        group,
+    )
+    state.apply(
+        rf"\b(?:rank|ranked|ranking)(?: the)?(?: (?P<field>{groups}))? by (?:the )?(?:number of |count of )?"
+        rf"(?:leads|contacts)\b",
+        lambda m: group(m) if m.group("field") else False,
+    )
+    state.apply(
+        rf"\b(?P<field>{groups}) (?:ranked|sorted|ordered) by (?:the )?(?:number of |count of )?(?:leads|contacts)\b",
+        group,
+    )
+    most = "most common|most frequent|most popular|commonest|biggest|largest|main|top"
+    state.apply(rf"\b{AMOUNT} (?:{most}) (?P<field>{groups})\b", group)
+    state.apply(rf"\b(?:{most})(?: {AMOUNT})? (?P<field>{groups})\b", group)
     state.apply(rf"\b(?P<field>{groups}) with the most (?:leads|contacts)\b", group)
     state.apply(rf"\b(?:which|what) (?:different )?(?P<field>{groups}) (?:do|are there|have|exist)\b", group)
     state.apply(rf"\bhow many (?:different |distinct |unique )?(?P<field>{groups})\b", group)
@@ -1009,19 +1146,21 @@ def op_or(op: str, fallback: str) -> str:
 
 
 def _rule_named(state: _State) -> None:
-    state.apply(
-        rf"\b(?:named|called|by the name(?: of)?|with the name|name is) {VALUE}{MORE_VALUES}",
-        _any_of(state, "name", "equals"),
-    )
-    state.apply(
-        rf"\b(?:named|called|by the name(?: of)?|with the name|name is) {VALUE}",
-        lambda m: state.add("name", "equals", m.group("value")),
-    )
+    named = r"\b(?:named|called|by the name(?: of)?|with the name|name is)"
+
+    def names_a_source(match: re.Match) -> bool:
+        # "the sheet called Sheet2", "the file named web.csv": a sheet or file (the next rule's), not a lead.
+        before = state.text[: match.start()].split()
+        return bool(before) and before[-1] in SHEET_WORDS + FILE_WORDS
+
+    many, one = _any_of(state, "name", "equals"), lambda m: state.add("name", "equals", m.group("value"))
+    state.apply(rf"{named} {VALUE}{MORE_VALUES}", lambda m: False if names_a_source(m) else many(m))
+    state.apply(rf"{named} {VALUE}", lambda m: False if names_a_source(m) else one(m))
 
 
 def _rule_files_sheets_domains(state: _State) -> None:
     extensions = "|".join(FILE_EXTENSIONS)
-    lead_in = r"(?:(?:from|in|of|on) (?:the )?(?:file |source file |upload |import )?)?"
+    lead_in = r"(?:(?:from|in|of|on) (?:the )?(?:(?:file|source file|upload|import) (?:named |called )?)?)?"
     file_name = rf"[\w][\w.\-]*\.(?:{extensions})\b"
     state.apply(
         rf"\b{lead_in}(?P<value>{file_name}){_more(file_name)}(?: (?:files?|uploads?|imports?))?",
@@ -1042,16 +1181,17 @@ def _rule_files_sheets_domains(state: _State) -> None:
         lambda m: state.add("source", "contains", m.group("value")),
     )
     sheet = r"sheet ?\d+\b"
+    sheet_lead_in = r"(?:(?:from|in|on) )?(?:the )?(?:(?:worksheets?|sheets?|tabs?) (?:named |called )?)?"
     state.apply(
-        rf"\b(?:(?:from|in|on) )?(?:the )?(?P<value>{sheet}){_more(sheet)}(?: (?:worksheets?|sheets?|tabs?)\b)?",
+        rf"\b{sheet_lead_in}(?P<value>{sheet}){_more(sheet)}(?: (?:worksheets?|sheets?|tabs?)\b)?",
         _any_of(state, "worksheet", "contains", lambda value: value.replace(" ", "")),
     )
     state.apply(
-        r"\b(?:(?:from|in|on) )?(?:the )?(?P<value>sheet ?\d+)\b(?: (?:worksheet|sheet|tab)\b)?",
+        rf"\b{sheet_lead_in}(?P<value>sheet ?\d+)\b(?: (?:worksheet|sheet|tab)\b)?",
         lambda m: state.add("worksheet", "contains", m.group("value").replace(" ", "")),
     )
     state.apply(
-        r"\b(?:(?:from|in|on) )?(?:the )?(?:worksheet|sheet|tab) (?:named |called )?(?P<value>\ue000\d+|[\w.\-]+)",
+        r"\b(?:(?:from|in|on) )?(?:the )?(?:worksheet|sheet|tab) (?:named |called )?(?!named\b|called\b)(?P<value>\ue000\d+|[\w.\-]+)",
         lambda m: state.add("worksheet", "contains", m.group("value")),
     )
     state.apply(
@@ -1139,6 +1279,12 @@ def _rule_titles(state: _State) -> None:
     # The written-out forms of known titles: "chief executives", "managing directors", "key account managers".
     state.apply(rf"\b(?P<title>{_words_pattern(TITLE_SPELLINGS)})s?\b", lambda m: keep(m.group("title")))
     state.apply(rf"\b(?P<title>(?:{qualifiers}) head)s?\b", lambda m: keep(m.group("title")))
+    # "marketing people", "the sales team": leads whose title has the department's word.
+    departments = _words_pattern(DEPARTMENTS)
+    state.apply(
+        rf"\b(?P<titles>(?:{departments})(?:(?: ,)? (?:or|and|&) (?:{departments}))*) (?:{_words_pattern(PEOPLE_WORDS)})\b",
+        lambda m: " or ".join(keep(name) for name in re.split(r"(?: ,)? (?:or|and|&) ", m.group("titles"))),
+    )
     state.apply(rf"\b(?P<title>(?:(?:{qualifiers}) ){{0,2}}(?:{titles})(?:s|es)?)\b", title)
     mark = rf"{TITLE_MARK}(\d+)"
 
@@ -1177,6 +1323,18 @@ def _is_value(value: str) -> bool:
     return value not in NOT_VALUES and any(word not in FILLER_WORDS for word in value.split())
 
 
+def _rule_met_at(state: _State) -> None:
+    """ "leads we met at CeBIT", "people who met us during the expo": where they were met is in the
+    remarks (an event, not the company they work at)."""
+    state.apply(
+        rf"\b(?:(?:who|that|whom) )?(?:(?:we|i|you) )?(?:met|spoke to|talked to)(?: (?:us|them|me|with))? "
+        rf"(?:at|during|on|in) (?:the )?{VALUE}",
+        lambda m: (
+            False if m.group("value") in FILLER_WORDS else state.add("remarks", "contains", m.group("value"))
+        ),
+    )
+
+
 def _rule_location(state: _State) -> None:
     def place(match: re.Match) -> bool | None:
         value = match.group("value")
@@ -1212,7 +1370,7 @@ def _rule_company(state: _State) -> None:
         if value in NOT_VALUES or value in FILLER_WORDS:
             return False
         # "from Germany" is a place, kept in remarks; "from Globex" the company or the email domain.
-        state.add("remarks" if value in PLACES else "company_or_domain", "contains", value)
+        state.add("remarks" if state.value(value) in PLACES else "company_or_domain", "contains", value)
         return None
 
     def companies(match: re.Match, values: list[str] | None = None) -> bool | None:
@@ -1242,7 +1400,7 @@ def _rule_company(state: _State) -> None:
 
     name = rf"(?!(?:{_words_pattern(VOCABULARY - PLACES)})\b)[a-z][\w&.\-]*"
     state.apply(
-        rf"(?:^| )(?P<first>(?:{name} (?:, )?)*?{name})(?: ,)? (?:or|and) "
+        rf"(?:^| )(?P<first>(?:{name} (?:, )?)*?{name})(?: ,)? (?:or|and|&) "
         rf"(?P<value>{name}) (?=(?:leads|employees|staff|people|contacts)\b)",
         companies_before,
     )
@@ -1256,6 +1414,32 @@ def _rule_company(state: _State) -> None:
         r"(?:^| )(?P<value>\ue000\d+|[a-z][\w&.\-]*) (?=(?:leads|employees|staff|people|contacts)\b)",
         lambda m: False if m.group("value") in VOCABULARY else company(m),
     )
+
+
+# Place names that are also everyday words: a place only after "in", "from", "based in", ….
+AMBIGUOUS_PLACES = frozenset({"us"})
+_BARE_PLACE = _words_pattern(PLACES - AMBIGUOUS_PLACES)
+
+
+def _rule_bare_places(state: _State) -> None:
+    """A known place anywhere ("cto count berlin", "Berlin vs Munich", "berlin or hamburg leads, how
+    many"): kept in remarks, like "in Berlin". Runs after the rules with "in"/"from", so "Globex Berlin"
+    after "from" stays a company."""
+
+    def places(match: re.Match) -> bool | None:
+        following = state.text[match.end() :].split()[:1]
+        if following and following[0].isalpha() and following[0] not in VOCABULARY | PLACE_WORDS:
+            return False  # "find Paris Hilton": part of a name, left to the name rule
+        state.add_any(
+            "remarks",
+            "contains",
+            _alternatives(match) if "more" in match.re.groupindex else [match.group("value")],
+        )
+        return None
+
+    edge_before, edge_after = r"(?<![^\s|,])", r"(?![^\s|,])"
+    state.apply(rf"{edge_before}(?P<value>{_BARE_PLACE}){_more(_BARE_PLACE)}{edge_after}", places)
+    state.apply(rf"{edge_before}(?P<value>{_BARE_PLACE}){edge_after}", places)
 
 
 def _rule_name_search(state: _State) -> None:
@@ -1319,8 +1503,10 @@ RULES: tuple[Callable[[_State], None], ...] = (
     _rule_files_sheets_domains,
     _rule_presence,
     _rule_titles,
+    _rule_met_at,
     _rule_location,
     _rule_company,
+    _rule_bare_places,
     _rule_name_search,
     _rule_details,
     _rule_actions,
@@ -1343,6 +1529,14 @@ def _number(word: str) -> int:
 
 def _parse_day(text: str, today: date) -> date | None:
     text = text.strip()
+    if text in ("today", "yesterday"):
+        return today - timedelta(days=text == "yesterday")
+    relative = re.fullmatch(rf"(?:(?P<which>last|this|past) )?(?P<day>{_words_pattern(WEEKDAYS)})", text)
+    if relative:
+        back = (today.weekday() - WEEKDAYS[relative.group("day")]) % 7
+        if relative.group("which") in ("last", "past") and not back:
+            back = 7
+        return today - timedelta(days=back)
     try:
         if re.fullmatch(ISO_DATE, text):
             year, month, day = (int(part) for part in re.split(r"[-/]", text))

@@ -20,7 +20,7 @@ from datetime import date
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Count, Min, Q, QuerySet
+from django.db.models import Count, Min, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -31,13 +31,14 @@ from leads.filters import (
     Condition,
     email_domain_expression,
     leads_filter,
+    text_sort_value,
 )
 from leads.models import Lead
 from leads.titles import TITLE_EQUIVALENTS, title_key
 from llm import client
 
 from .models import Conversation, Message, QuestionCounter
-from .offline import SourceNames, offline_plan, question_is_follow_up
+from .offline import SourceNames, company_candidates, offline_plan, question_is_follow_up
 from .plans import (
     DEFAULT_GROUP_LIMIT,
     GROUP_FIELDS,
@@ -64,8 +65,6 @@ UNAVAILABLE_TEXT = "The assistant is not available right now (ref {ref}). Please
 # Sheet and file names given to the parser and the model: enough for any real CRM, a bounded prompt.
 MAX_SOURCE_NAMES = 50
 MAX_SOURCE_NAME_CHARS = 100
-# Words inside a company name that the offline parser would otherwise read as joining two companies.
-COMPANY_JOIN_WORDS = ("and", "&", "or")
 
 # Byte-stable prefix (DeepSeek caches prompt prefixes); the date, the sheet and file names and the previous
 # plan are appended.
@@ -206,7 +205,8 @@ def chat_plan(
     Raises llm.client.DeepSeekError when the model cannot be reached or keeps answering garbage."""
     if previous is not None and not question_is_follow_up(text):
         previous = None
-    sources = source_names() if sources is None else sources
+    if sources is None:  # the company names are for the offline parser only
+        sources = source_names("" if client.is_configured() else text)
     if not client.is_configured():
         return offline_plan(text, previous=previous, today=today, sources=sources)
     previous_json = json.dumps(previous.to_plan_dict(), ensure_ascii=False) if previous else "none"
@@ -227,9 +227,10 @@ def chat_plan(
     return plan_validate(completion.data)
 
 
-def source_names() -> SourceNames:
+def source_names(question: str = "") -> SourceNames:
     """The worksheet and source file names in the database (names only), for matching "the March
-    sheet" or "the trade show list". Both columns are indexed; at most MAX_SOURCE_NAMES of each."""
+    sheet" or "the trade show list". Both columns are indexed; at most MAX_SOURCE_NAMES of each. With
+    a question, also the companies with a join word it names (`joined_company_names`)."""
 
     def names(column: str) -> tuple[str, ...]:
         values = (
@@ -249,23 +250,28 @@ def source_names() -> SourceNames:
         worksheets=names("worksheet"),
         files=names("source_file"),
         latest_file=latest.first() or "",
-        companies=_joined_company_names(),
+        companies=joined_company_names(question) if question else (),
     )
 
 
-def _joined_company_names() -> tuple[str, ...]:
-    """Company names with a word that joins values ("Smith and Sons", "Ernst & Young"), for the offline
-    parser only (lead data, never sent to the model): "from Smith and Sons" is then one company."""
-    joined = Q()
-    for word in COMPANY_JOIN_WORDS:
-        joined |= Q(company__icontains=f" {word} ")
-    values = (
-        Lead.objects.filter(joined)
-        .order_by("company")
-        .values_list("company", flat=True)
-        .distinct()[:MAX_SOURCE_NAMES]
+def joined_company_names(question: str) -> tuple[str, ...]:
+    """The company names with a word that joins values ("Smith and Sons", "Ernst & Young") that the
+    question may name, lower-cased: its word spans around "and", "&" or "or" (`company_candidates`)
+    that are exactly a company of the database, case-insensitively. One query on the company's sort
+    index (NULLIF(LOWER(company), '')) with the spans as keys, none without a join word, so it is
+    correct and cheap with any number of companies. For the offline parser only: lead data, never
+    sent to the model."""
+    candidates = company_candidates(question, max_chars=MAX_SOURCE_NAME_CHARS)
+    if not candidates:
+        return ()
+    keys = (
+        Lead.objects.annotate(key=text_sort_value("company"))
+        .filter(key__in=candidates)
+        .order_by()
+        .values_list("key", flat=True)
+        .distinct()
     )
-    return tuple(value for value in values if len(value) <= MAX_SOURCE_NAME_CHARS)
+    return tuple(sorted(keys))
 
 
 def plan_run(plan: Plan) -> dict:

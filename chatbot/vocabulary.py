@@ -53,6 +53,22 @@ NUMBER_WORDS = {
     "twenty": 20,
     "thirty": 30,
 }
+# Days of the week, for "since Monday", "on Friday", "last Tuesday" (the latest such day before today).
+WEEKDAYS = {
+    name: number
+    for number, name in enumerate(
+        ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+    )
+}
+# Shorthand typed on a busy day, read as the words it stands for (never inside sheet, file or company
+# names): "leads w/o phone", "how many ppl", "sales mgrs".
+ABBREVIATIONS = {
+    "w/o": "without", "w/out": "without", "w/": "with", "ppl": "people", "thru": "through", "abt": "about",
+    "mgr": "manager", "mgrs": "managers", "dir": "director", "dirs": "directors", "wk": "week",
+    "wks": "weeks", "mth": "month", "mths": "months", "yr": "year", "yrs": "years", "yday": "yesterday",
+    "ur": "your", "u": "you", "r": "are", "orgs": "organizations", "org": "organization", "#": "number of",
+    "tel": "telephone", "tel.": "telephone", "approx.": "approximately", "pls.": "please",
+}  # fmt: skip
 MONTHS = {
     name: number
     for number, names in enumerate(
@@ -122,6 +138,23 @@ TITLE_QUALIFIERS = (
     "junior", "managing", "creative", "art", "data", "business", "customer", "support", "office",
     "procurement", "purchasing", "research", "quality", "executive", "medical",
 )  # fmt: skip
+# Departments, found as a title word when they name people: "marketing people", "the sales team".
+DEPARTMENTS = (
+    "sales", "marketing", "product", "engineering", "hr", "finance", "operations", "procurement",
+    "purchasing", "research", "support", "legal", "accounting", "logistics",
+)  # fmt: skip
+PEOPLE_WORDS = (
+    "people",
+    "ppl",
+    "staff",
+    "team",
+    "teams",
+    "folks",
+    "guys",
+    "department",
+    "departments",
+    "dept",
+)
 WEBMAIL = ("gmail", "googlemail", "yahoo", "hotmail", "outlook", "gmx", "icloud", "aol", "protonmail")
 FILE_EXTENSIONS = ("csv", "xlsx", "xlsm", "xls", "ods", "tsv", "txt")
 
@@ -132,7 +165,7 @@ BOUNDARY_WORDS = _word_set(
     sort order ordered have has having had where named called titled their leads lead employees staff
     people contacts today yesterday is are was were do does did to for only also group grouped
     newest oldest latest recent recently but not no missing than alphabetically top first there
-    please"""
+    please instead too anyway though again"""
 ) | {word for words in FIELD_WORDS.values() for word in words if " " not in word}
 # Words a question may contain without changing its meaning.
 FILLER_WORDS = _word_set(
@@ -150,12 +183,12 @@ FILLER_WORDS = _word_set(
     ordered alphabetically ascending descending a-z z-a hey total amount tally whats among other
     else entire whole full complete like per set filled bring brought through via hi hello pls plz
     thx cheers roughly approximately approx mind wondering wonder quick question quickly telling
-    everybody anybody am looking searching"""
+    everybody anybody am looking searching may might instead too anyway though"""
 )
 # Phrases that say nothing about the leads: "at the moment" is not the company "moment".
 FILLER_PHRASES = (
     "at the moment", "at present", "right now", "as of now", "as of today", "to date", "if possible",
-    "if you can", "by any chance", "for me", "off the top of your head",
+    "if you can", "by any chance", "for me", "off the top of your head", "as well", "this time",
 )  # fmt: skip
 # What a misspelled word may be corrected to: the words the rules look for. Short everyday words
 # ("far", "thank") are not targets, or "fair" and "hank" would turn into them.

@@ -3,8 +3,9 @@
 eval_questions.json was written together with the parser; eval_questions_new.json only after the
 parser's last change for the questions it holds, eval_questions_fresh.json after alternatives ("CTOs
 or CEOs") and title groups, and eval_questions_fresh2.json (salespeople's phrasings: filler, follow-ups,
-sources, two counts in one question) before the round that fixed its misses, so their first-sight
-accuracy is the honest one. Each is reported on its
+sources, two counts in one question) and eval_questions_fresh3.json (terse and chatty questions,
+shorthand, refusals, groups, comparisons; three batches) each batch before the round that fixed its
+misses, so their first-sight accuracy is the honest one. Each is reported on its
 own, and the offline parser must get at least 95 % of each right."""
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ EVAL_SET = json.loads((HERE / "eval_questions.json").read_text(encoding="utf-8")
 NEW_SET = json.loads((HERE / "eval_questions_new.json").read_text(encoding="utf-8"))
 FRESH_SET = json.loads((HERE / "eval_questions_fresh.json").read_text(encoding="utf-8"))
 FRESH2_SET = json.loads((HERE / "eval_questions_fresh2.json").read_text(encoding="utf-8"))
+FRESH3_SET = json.loads((HERE / "eval_questions_fresh3.json").read_text(encoding="utf-8"))
 SETS = {
     "eval_questions.json": EVAL_SET,
     "eval_questions_new.json": NEW_SET,
     "eval_questions_fresh.json": FRESH_SET,
     "eval_questions_fresh2.json": FRESH2_SET,
+    "eval_questions_fresh3.json": FRESH3_SET,
 }
 EVERYTHING = [item for items in SETS.values() for item in items]
 REQUIRED_ACCURACY = 0.95
@@ -100,6 +103,11 @@ def test_eval_sets_cover_every_action_field_and_operator():
     for tag in ("follow-up", "fresh-question", "source", "polite", "misspelling", "missing", "dates", "or"):
         assert sum(1 for item in FRESH2_SET if tag in item["tags"]) >= 3, tag
     assert sum(1 for item in FRESH2_SET if item["plan"]["action"] == "count_each") >= 3
+    assert len(FRESH3_SET) >= 60
+    for tag in ("terse", "source", "title-variant", "missing", "dates", "group", "or", "count-each"):
+        assert sum(1 for item in FRESH3_SET if tag in item["tags"]) >= 3, tag
+    for tag in ("follow-up", "fresh-question", "refuse", "off-topic", "misspelling", "british"):
+        assert sum(1 for item in FRESH3_SET if tag in item["tags"]) >= 2, tag
 
 
 @pytest.mark.parametrize("name", SETS)

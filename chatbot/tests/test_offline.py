@@ -5,9 +5,11 @@ many phrasings is the evaluation sets' job, test_eval.py.)"""
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from chatbot import services
-from chatbot.offline import SourceNames, offline_plan, question_is_follow_up
+from chatbot.offline import SourceNames, company_candidates, offline_plan, question_is_follow_up
 from chatbot.plans import Clarification, Plan
 from leads.filters import Condition
 from leads.models import Lead
@@ -198,13 +200,54 @@ def test_a_known_company_with_and_in_its_name_is_kept_whole():
     )
 
 
+def test_company_candidates_are_the_spans_around_a_join_word():
+    spans = company_candidates("How many leads from Smith and Sons Ltd.?")
+
+    assert {"smith and sons", "smith and sons ltd", "smith and sons ltd.", "from smith and sons"} <= set(
+        spans
+    )
+    assert company_candidates("leads from Anderson in Berlin") == ()  # "and" inside a word joins nothing
+    assert "ernst & young" in company_candidates("contacts at Ernst & Young")
+
+
 @pytest.mark.django_db
-def test_the_database_gives_the_parser_the_company_names_with_a_join_word(lead_set):
+def test_the_database_gives_the_parser_the_company_names_the_question_names(
+    lead_set, django_assert_num_queries
+):
+    # Many companies with a join word sort before it: the lookup is by the question, not a first 50.
+    Lead.objects.bulk_create(Lead(first_name="A", company=f"Able and Co {number:02}") for number in range(60))
     Lead.objects.create(first_name="Sam", company="Smith and Sons")
     Lead.objects.create(first_name="Eli", company="Ernst & Young")
-    Lead.objects.create(first_name="Ann", company="Anderson")  # "and" inside a word joins nothing
+    Lead.objects.create(first_name="Ann", company="Anderson")
 
-    assert services.source_names().companies == ("Ernst & Young", "Smith and Sons")
+    with django_assert_num_queries(1):
+        found = services.joined_company_names("Leads from SMITH AND SONS or Ernst & Young in Berlin?")
+    assert found == ("ernst & young", "smith and sons")
+    with django_assert_num_queries(0):
+        assert services.joined_company_names("How many CTOs from Anderson?") == ()
+    assert services.joined_company_names("leads from Smith and Jones") == ()
+    assert services.source_names("from Smith and Sons").companies == ("smith and sons",)
+    assert services.source_names().companies == ()
+    # The parser quotes the name as the question typed it.
+    plan = offline_plan(
+        "How many leads from Smith and Sons?",
+        today=TODAY,
+        sources=services.source_names("from Smith and Sons?"),
+    )
+    assert plan.filters == (Condition("company_or_domain", "contains", "Smith and Sons"),)
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL plans")
+@pytest.mark.django_db
+def test_postgresql_looks_up_joined_company_names_on_the_company_sort_index(lead_set):
+    with CaptureQueriesContext(connection) as queries:
+        services.joined_company_names("leads from Smith and Sons")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {queries.captured_queries[0]['sql']}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "lead_company_sort_idx" in plan, plan
 
 
 @pytest.mark.parametrize(

@@ -82,6 +82,19 @@ def test_question_is_answered_from_the_database_with_the_plan_and_a_table_link(v
     assert show_in_table_url(html) == f"{LIST}?c=company_or_domain%3Acontains%3Aglobex"
 
 
+def test_a_company_with_and_in_its_name_is_looked_up_for_the_question(viewer_client, lead_set):
+    Lead.objects.create(first_name="Sam", company="Smith and Sons")
+    Lead.objects.create(first_name="Sue", company="Sons of Smith")
+
+    ask(viewer_client, "How many leads from smith and sons?")
+
+    answer = Message.objects.filter(role=Message.Role.ASSISTANT).latest("pk")
+    assert answer.plan["filters"] == [
+        {"field": "company_or_domain", "op": "contains", "value": "smith and sons"}
+    ]
+    assert answer.result["total"] == 1
+
+
 def test_htmx_question_gets_only_the_two_new_messages(viewer_client, lead_set):
     response = ask(viewer_client, "Show me the CTOs", **HTMX)
 

@@ -97,6 +97,7 @@ HEADER_SYNONYMS: dict[Role, tuple[str, ...]] = {
         "prénom", "prenom",
         "nombre de pila", "primer nombre",
         "nome proprio", "nome di battesimo", "given",
+        "voornaam", "roepnaam",
     ),
     Role.LAST_NAME: (
         "last name", "lastname", "last", "surname", "family name", "lname",
@@ -104,6 +105,7 @@ HEADER_SYNONYMS: dict[Role, tuple[str, ...]] = {
         "nom de famille", "nom de naissance",
         "apellido", "apellidos", "primer apellido",
         "cognome", "family",
+        "achternaam", "familienaam",
     ),
     Role.FULL_NAME: (
         "full name", "fullname", "contact", "contact name", "contact person", "lead name", "person",
@@ -113,6 +115,12 @@ HEADER_SYNONYMS: dict[Role, tuple[str, ...]] = {
         "nom complet", "nom et prénom", "prénom et nom", "prénom nom", "nom prénom", "interlocuteur",
         "nombre completo", "nombre y apellidos", "nombre y apellido", "contacto", "persona de contacto",
         "nome completo", "nome e cognome", "cognome e nome", "referente", "persona di contatto",
+        "cognome nome", "apellidos y nombre", "apellidos nombre", "nachname vorname", "name vorname",
+        "surname forename", "last name first name", "lastname firstname",
+        "volledige naam", "contactpersoon",
+        # An address book's own rendering of the name (vCard FN, Thunderbird): said once when it only
+        # repeats the explicit names.
+        "display name", "formatted name",
     ),
     Role.AMBIGUOUS_NAME: ("name", "nom", "nome", "nombre"),
     Role.TITLE: (
@@ -122,16 +130,18 @@ HEADER_SYNONYMS: dict[Role, tuple[str, ...]] = {
         "titre", "poste", "fonction", "intitulé de poste", "métier", "rôle",
         "cargo", "puesto", "función", "título", "ocupación",
         "ruolo", "qualifica", "posizione", "mansione", "titolo", "funzione",
+        "functie", "functietitel", "beroep",
     ),
     Role.COMPANY: (
         "company", "company name", "organization", "organisation", "organization name",
         "organisation name", "employer", "account", "account name", "business", "business name",
         "firm", "corporation", "org", "org name", "organisation name", "parent company",
-        "related company",
+        "related company", "associated company",
         "firma", "firmenname", "unternehmen", "unternehmensname", "arbeitgeber",
         "société", "entreprise", "nom de l'entreprise", "nom de la société", "employeur", "raison sociale",
         "empresa", "compañía", "nombre de la empresa", "organización",
         "azienda", "società", "ditta", "impresa", "ragione sociale", "organizzazione",
+        "bedrijf", "bedrijfsnaam", "organisatie", "werkgever",
     ),
     Role.EMAIL: (
         "email", "e-mail", "email address", "e-mail address", "mail", "mail address",
@@ -139,6 +149,7 @@ HEADER_SYNONYMS: dict[Role, tuple[str, ...]] = {
         "courriel", "adresse e-mail", "adresse mail", "adresse email", "mél",
         "correo", "correo electrónico", "email de contacto", "dirección de correo",
         "posta elettronica", "indirizzo email", "indirizzo e-mail", "emails", "email addresses",
+        "e-mailadres", "emailadres",
     ),
     Role.PHONE: (
         "phone", "telephone", "tel", "tel.", "mobile", "cell", "cellphone", "cell phone", "phone number",
@@ -151,6 +162,7 @@ HEADER_SYNONYMS: dict[Role, tuple[str, ...]] = {
         "téléphone fixe",
         "teléfono", "móvil", "celular", "teléfono móvil", "teléfono fijo", "número de teléfono",
         "telefono", "cellulare", "telefono cellulare", "numero di telefono", "telefono fisso",
+        "telefoon", "telefoonnummer", "mobiel", "mobiel nummer", "mobiele telefoon", "vaste telefoon",
     ),
     Role.NOTES: (
         "notes", "note", "comments", "comment", "remarks", "remark", "memo", "description",
@@ -159,6 +171,7 @@ HEADER_SYNONYMS: dict[Role, tuple[str, ...]] = {
         "remarques", "remarque", "commentaire", "commentaires",
         "notas", "nota", "observaciones", "observación", "comentarios", "comentario",
         "osservazioni", "commenti", "commento", "annotazioni",
+        "opmerkingen", "opmerking", "notities", "notitie",
     ),
     Role.SALUTATION: (
         "salutation", "honorific", "prefix", "mr/ms", "mr/mrs", "mr/mrs/ms",
@@ -166,6 +179,7 @@ HEADER_SYNONYMS: dict[Role, tuple[str, ...]] = {
         "civilité", "titre de civilité",
         "tratamiento", "saludo",
         "titolo di cortesia", "appellativo",
+        "aanhef",
     ),
 }
 
@@ -187,7 +201,7 @@ NOT_PHONE_HEADER_WORDS = frozenset(
         "data", "created", "modified", "updated", "revenue", "amount", "vat", "iban", "tax", "ust",
         "siret", "siren", "nif", "cif", "piva", "fax", "employees", "year", "customer", "kunden",
         "kundennummer", "order", "invoice", "account", "ids", "bank", "acc", "bic", "swift", "ext",
-        "extension",
+        "extension", "ip", "latitude", "longitude", "lat", "lng", "lon", "gmtoff", "dstoff",
     }
 )
 # Header words that make an unknown column a probable email/phone column ("Email (work)", "Phone 2").
@@ -195,7 +209,7 @@ EMAIL_HEADER_WORDS = frozenset({"email", "mail", "courriel", "correo"})
 PHONE_HEADER_WORDS = frozenset(
     {
         "phone", "telephone", "tel", "mobile", "cell", "cellphone", "telefon", "telefono", "handy",
-        "mobil", "movil", "cellulare", "portable", "celular",
+        "mobil", "movil", "cellulare", "portable", "celular", "telefoon", "mobiel",
     }
 )
 
@@ -249,6 +263,9 @@ sven thomas tim tobias tom tomas ursula valentina vanessa victor victoria vincen
 yusuf zoe
 aisha ahmed ali amit anil arjun chen chidi deepak fatima hiroshi ji kenji kwame li ming mohamed muhammad
 priya rahul raj ravi sanjay sunita wei xin yuki yusuke
+alfonso alvaro andre angel belen beatriz camila dolores eduardo enrique felipe fernanda gabriela gustavo
+henrique ignacio ines jesus joaquin jordi leticia luiz marcelo mercedes montserrat paulo pilar ramon
+renata ricardo rocio rodrigo teresa vicente vitor
 """
 # fmt: on
 GIVEN_NAMES = frozenset(_GIVEN_NAMES_TEXT.split())
@@ -282,9 +299,10 @@ _PERSON_WORDS = frozenset(
 # fmt: off
 LABEL_WORDS = {
     "work": ("work", "business", "office", "geschaftlich", "dienstlich", "buro", "travail", "professionnel",
-             "trabajo", "oficina", "lavoro", "ufficio", "company", "corporate"),
-    "mobile": ("mobile", "cell", "cellphone", "mobil", "handy", "portable", "movil", "cellulare", "celular"),
-    "home": ("home", "private", "privat", "personal", "domicile", "casa", "particulier", "personnel"),
+             "trabajo", "oficina", "lavoro", "ufficio", "company", "corporate", "werk", "zakelijk"),
+    "mobile": ("mobile", "cell", "cellphone", "mobil", "handy", "portable", "movil", "cellulare", "celular",
+               "mobiel"),
+    "home": ("home", "private", "privat", "personal", "domicile", "casa", "particulier", "personnel", "prive"),
     "other": ("other", "alt", "alternative", "secondary", "sonstige", "weitere", "weiteres", "weiterer",
               "autre", "otro", "altro", "pager", "assistant", "assistent", "assistentin"),
 }
@@ -314,6 +332,8 @@ _PREFIX_WORDS = frozenset(
     }
 )
 _NOISE_WORDS = frozenset({"value", "primary", "main", "default"})
+# A form's questions as headers (Google Forms: "What is your role?", "Your name", "Phone (optional)").
+_QUESTION_WORDS = frozenset({"what", "whats", "is", "are", "your", "please", "enter", "optional"})
 # Header words of columns that name someone other than the lead (the salesperson, the record's author):
 # names found there by content are not the lead's.
 NOT_LEAD_PERSON_WORDS = frozenset(
@@ -346,16 +366,79 @@ NOT_LEAD_PERSON_WORDS = frozenset(
 _ABBREVIATIONS = {"acct": "account", "cust": "customer", "comp": "company", "mob": "mobile", "ph": "phone"}
 # A column that holds the *kind* of the value next to it ("Phone 1 - Type": Mobile) is not that value.
 _TYPE_WORDS = frozenset({"type", "typ", "label", "kind", "art"})
+# fmt: off
+# Columns of the lead's name that have no field of their own (header keys, internal prefixes dropped).
+# A middle name stays in remarks, labelled: the first name is the one a person is addressed by, and
+# the same person must meet their twin by first + last name whether a file has a middle-name column
+# or not. A name particle column (Dutch "tussenvoegsel": van der + Meer) is part of the last name.
+MIDDLE_NAME_KEYS = frozenset({
+    "middlename", "middle", "middlenames", "middleinitial", "additionalname", "additionalnames",
+    "othernames", "zweitervorname", "weiterevornamen", "segundonombre", "deuxiemeprenom",
+    "autresprenoms", "secondonome", "tweedevoornaam",
+})
+NAME_PARTICLE_KEYS = frozenset({
+    "tussenvoegsel", "tussenvoegsels", "voorvoegsel", "namenszusatz", "vorsatzwort", "nameparticle",
+    "particle", "lastnameprefix", "surnameprefix",
+})
+# fmt: on
+# "Name 1", "Name 2", … (SAP, DATEV and other ERPs): the lines of one record's name.
+_NAME_LINE_RE = re.compile(r"^(?:name|naam|nom)(\d)$")
+# Full-name headers that say the surname comes first ("Cognome e nome": "Rossi Mario").
+SURNAME_FIRST_HEADER_KEYS = frozenset(
+    {
+        "cognomeenome",
+        "cognomenome",
+        "nomprenom",
+        "apellidosynombre",
+        "apellidosnombre",
+        "nachnamevorname",
+        "namevorname",
+        "surnameforename",
+        "lastnamefirstname",
+    }
+)
+_CODE_RE = re.compile(r"[A-Z]{2,3}")
+_NAME_ASIDE_RE = re.compile(r"\s*(?:\([^()]*\)|\[[^\[\]]*\]|\"[^\"]*\"|“[^“”]*”)\s*")
+# Header words of a Spanish or Portuguese sheet, where a full name ends in two surnames.
+_TWO_SURNAME_HEADER_WORDS = frozenset(
+    {
+        "nombre", "apellido", "apellidos", "empresa", "correo", "movil", "cargo", "poblacion", "provincia",
+        "direccion", "observaciones", "sobrenome", "apelido", "apelidos", "telemovel", "morada", "concelho",
+    }
+)  # fmt: skip
 
 # Why a row is not a lead.
 SKIP_REPEATED_HEADER = "A repeated header row, not a lead."
 SKIP_TOTALS = "A totals row, not a lead."
 SKIP_INSTRUCTIONS = "An instructions or notes sheet, not leads."
+SKIP_DELETED = "The file marks this row as deleted, not a lead."
+SKIP_SECTION = "A section heading between the rows, not a lead."
+# fmt: off
+# A row the file itself marks as deleted: an action/status column saying so (Google's and Outlook's
+# sync CSV: "Action: delete") or a deletion flag that is set (Salesforce's "IsDeleted: true", SAP's
+# deletion mark). Header keys as _header_key gives them.
+ROW_ACTION_KEYS = frozenset({
+    "action", "operation", "changetype", "change", "recordaction", "status", "recordstatus",
+    "aktion", "statut", "accion", "estado", "azione", "stato", "actie",
+})
+DELETED_ACTIONS = frozenset({
+    "delete", "deleted", "remove", "removed", "loschen", "geloscht", "entfernt", "supprimer",
+    "supprime", "eliminar", "eliminado", "borrado", "elimina", "eliminato", "verwijderen", "verwijderd",
+})
+DELETED_FLAG_KEYS = frozenset({
+    "isdeleted", "deleted", "removed", "isremoved", "deletionflag", "deletedflag", "markedfordeletion",
+    "todelete", "loschkennzeichen", "loschvormerkung", "geloscht",
+})
+# fmt: on
 # fmt: off
 TOTAL_WORDS = frozenset({
-    "total", "totals", "grand total", "subtotal", "sub total", "sum", "summe", "gesamt", "gesamtsumme",
+    "total", "totals", "grand total", "grand totals", "subtotal", "sub total", "sum", "summe", "gesamt", "gesamtsumme",
     "zwischensumme", "total general", "sous total", "totale", "totale generale", "suma", "subtotale",
 })
+# "Grand Totals (4 records)" (a Salesforce report's footer), "Gesamt: 4 Kontakte": a total and its count.
+_TOTAL_COUNT_RE = re.compile(
+    r"^(?:" + "|".join(sorted(map(re.escape, TOTAL_WORDS), key=len, reverse=True)) + r") \d+(?: [^\d\s]+)?$"
+)
 INSTRUCTION_SHEETS = frozenset({
     "instructions", "instruction", "readme", "read me", "help", "how to", "notes", "legend", "info",
     "anleitung", "hinweise", "hilfe", "legende", "mode d emploi", "aide", "instrucciones", "ayuda",
@@ -369,8 +452,14 @@ _EXTENSION_RE = re.compile(
 )
 _PHONE_CHARS_RE = re.compile(r"^\+?[\d\s().\-/]+$")
 _DATE_RE = re.compile(r"^\d{1,4}[./-]\d{1,2}[./-]\d{1,4}(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?$")
+# An IPv4 address (Mailchimp's OPTIN_IP: 198.51.100.23) is four dotted numbers up to 255, never a
+# phone; a dotted number with a group above 255 (91.555.12.34) still may be one.
+_IPV4_RE = re.compile(r"^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$")
 _PLAIN_NUMBER_RE = re.compile(r"^(?:\d{1,3}(?:[.,' ]\d{3})+(?:[.,]\d+)?|\d+[.,]\d{1,2})$")
 _EMAIL_SHAPE_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_LIST_CHUNK_SPLIT_RE = re.compile(r"\s*:::\s*|[;,]")
+# "value (label)": a label of letters after the value, in brackets.
+_LABELLED_ITEM_RE = re.compile(r"^(.*?\S)\s*\(([^\W\d_][^()]*)\)$")
 _EMAIL_LIST_SPLIT_RE = re.compile(r"\s*:::\s*|[;,\s]+")
 _PHONE_LIST_SPLIT_RE = re.compile(r"\s*(?::::|;|,|\s/\s|\||\n)\s*")
 _CAMEL_RE = re.compile(r"(?<=[a-z])(?=[A-Z])")
@@ -580,7 +669,12 @@ def _digits(text: str) -> str:
 @functools.lru_cache(maxsize=8192)
 def _looks_like_phone(text: str) -> bool:
     main, _extension = _split_extension(text)
-    if not _PHONE_CHARS_RE.match(main) or _DATE_RE.match(main) or _PLAIN_NUMBER_RE.match(main):
+    if (
+        not _PHONE_CHARS_RE.match(main)
+        or _DATE_RE.match(main)
+        or _PLAIN_NUMBER_RE.match(main)
+        or _IPV4_RE.match(main)
+    ):
         return False
     return 7 <= len(_digits(main)) <= 15
 
@@ -701,12 +795,39 @@ def _numbers_country(values: Iterable[str], region: str) -> str:
 
 def _phone_in_country(text: str, region: str, country: str) -> str:
     """``text`` with its country code when it is a valid national number of the sheet's ``country``
-    and not one of ``region`` (validate_lead would otherwise read it as ours)."""
-    if not country or _is_valid_phone(text, region) or not _is_valid_phone(text, country):
+    and not one of ``region`` (validate_lead would otherwise read it as ours), or one of both written
+    the way only that country writes it."""
+    if not country:
+        return text
+    if _is_valid_phone(text, region):
+        if not _written_as_in(text, country, region) or not _is_valid_phone(text, country):
+            return text
+    elif not _is_valid_phone(text, country):
         return text
     main, extension = _split_extension(text)
     e164 = _phone_e164(main, country)
     return f"{e164} ext. {extension}" if extension else e164
+
+
+@functools.lru_cache(maxsize=4096)
+def _written_as_in(text: str, country: str, region: str) -> bool:
+    """Whether a national number valid in both places is grouped as ``country`` writes its numbers and
+    not as ``region`` does: "(31) 3555-0188" is Brazilian, (313) 555-0188 would be American."""
+    main, _extension = _split_extension(text)
+    if main.lstrip().startswith(("+", "00")):
+        return False
+
+    def grouping(written: str) -> tuple[int, ...]:
+        return tuple(len(group) for group in re.findall(r"\d+", written))
+
+    def national(place: str) -> tuple[int, ...]:
+        parsed = _parse_phone(main, place)
+        if parsed is None:
+            return ()
+        return grouping(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL))
+
+    written = grouping(main)
+    return written == national(country) != national(region)
 
 
 def _phone_key(text: str, region: str, country: str = "") -> str:
@@ -784,6 +905,10 @@ class ColumnRole:
     # A "Name" column naming the record (an invoicing client, a CRM account) next to its contact
     # person's first and last name: the company, unless it is the person's own name.
     record_name: bool = False
+    # A full-name column of a Spanish or Portuguese sheet: its names end in two surnames.
+    two_surnames: bool = False
+    # A column of short codes in capitals (province MI, RM, NA): "NA" there is Naples, not "n/a".
+    codes: bool = False
 
     def to_json(self) -> dict[str, str]:
         record = {
@@ -833,7 +958,9 @@ def _header_role(header: str) -> tuple[Role | None, str]:
         return Role.COMPANY_FLAG, "header synonym"
     # Internal and labelled names: "n_given", "contact_phone_1", "Email (work)", "E-mail 2 - Value".
     core = [
-        _ABBREVIATIONS.get(word, word) for word in words if not word.isdigit() and word not in _NOISE_WORDS
+        _ABBREVIATIONS.get(word, word)
+        for word in words
+        if not word.isdigit() and word not in _NOISE_WORDS and word not in _QUESTION_WORDS
     ]
     while len(core) > 1 and core[0] in _PREFIX_WORDS:
         core.pop(0)
@@ -878,6 +1005,18 @@ def _holds_phone(value: str) -> bool:
     return any(_looks_like_phone(item) for _label, item in _phone_items(value))
 
 
+def _is_record_numbers(values: list[str]) -> bool:
+    """Partner, customer or record numbers (1000123, 1000124, …): bare digits of one length, rising in
+    small steps. Phones a spreadsheet stored as numbers never read like that."""
+    if len(values) < 3 or not all(value.isascii() and value.isdigit() for value in values):
+        return False
+    if len({len(value) for value in values}) != 1:
+        return False
+    numbers = [int(value) for value in values]
+    rising = all(later > earlier for earlier, later in itertools.pairwise(numbers))
+    return rising and numbers[-1] - numbers[0] < 1000 * len(numbers)
+
+
 def _content_role(header: str, values: list[str], tests: frozenset[Role]) -> Role | None:
     """The role the column's values speak for (of the roles in ``tests``), or None when they do not
     agree on one. Only the tests whose answer could change the column's role are run: this runs for
@@ -889,6 +1028,7 @@ def _content_role(header: str, values: list[str], tests: frozenset[Role]) -> Rol
     if (
         Role.PHONE in tests
         and not set(_header_words(header)) & NOT_PHONE_HEADER_WORDS
+        and not _is_record_numbers(values)
         and _share_reaches(values, _holds_phone, 0.6)
     ):
         return Role.PHONE
@@ -954,9 +1094,13 @@ def sheet_column_roles(headers: Iterable[str], sample_rows: Iterable[Mapping[str
     has_person_header = bool(header_roles & _NAME_ROLES)
     has_company_header = Role.COMPANY in header_roles
     contents: dict[str, Role | None] = {}
+    codes: set[str] = set()
     for header in headers:
-        values = [text for row in samples if (text := _collapse(_as_text(row.get(header))))]
-        values = [value for value in values if not _is_placeholder(value)][:50]
+        texts = [text for row in samples if (text := _collapse(_as_text(row.get(header))))]
+        values = [value for value in texts if not _is_placeholder(value)][:50]
+        # Only asked when the column holds a placeholder ("NA") that could be one of its codes.
+        if len(values) < len(texts) and len(values) >= 2 and _share_reaches(values, _CODE_RE.fullmatch, 0.6):
+            codes.add(header)
         tests = _content_tests(
             _as_text(header),
             by_header[header][0],
@@ -969,10 +1113,19 @@ def sheet_column_roles(headers: Iterable[str], sample_rows: Iterable[Mapping[str
         elif by_header[header][0] is None and _is_record_type_column(values):
             by_header[header] = (Role.COMPANY_FLAG, "content")
     decided: dict[str, tuple[Role | None, str]] = {}
+    # "Name 2", "Name 3" beside "Name 1" continue the record's name (or say more of it): not a role of
+    # their own, whatever their values look like (_standardize_row joins a legal form on).
+    name_lines = (
+        {header for header in headers if _name_line_number(header) > 1}
+        if any(_name_line_number(header) == 1 for header in headers)
+        else set()
+    )
     for header in headers:
         role, reason = by_header[header]
         content = contents[header]
-        if role is not None and content == role:
+        if header in name_lines:
+            decided[header] = (None, "")
+        elif role is not None and content == role:
             decided[header] = (role, "header and content")
         elif content in (Role.EMAIL, Role.PHONE) and role not in (Role.EMAIL, Role.PHONE, Role.NOTES):
             decided[header] = (content, "content")
@@ -1011,6 +1164,7 @@ def sheet_column_roles(headers: Iterable[str], sample_rows: Iterable[Mapping[str
         if row.get(header)
     ]
     country = _numbers_country(phone_values, _default_region())
+    two_surnames = _is_two_surname_sheet(headers)
 
     present = {role for role, _reason in decided.values()}
     has_first, has_last = Role.FIRST_NAME in present, Role.LAST_NAME in present
@@ -1036,9 +1190,19 @@ def sheet_column_roles(headers: Iterable[str], sample_rows: Iterable[Mapping[str
                 by_keyword=by_header[header][1] == "header keyword",
                 region=country if role is Role.PHONE else "",
                 record_name=header == record_name,
+                two_surnames=role is Role.FULL_NAME and two_surnames,
+                codes=role is None and header in codes,
             )
         )
     return columns
+
+
+def _is_two_surname_sheet(headers: Iterable[str]) -> bool:
+    """A sheet with Spanish or Portuguese headers (two of them at least): its full names end in two
+    surnames."""
+    return (
+        sum(1 for header in headers if set(_header_words(_as_text(header))) & _TWO_SURNAME_HEADER_WORDS) >= 2
+    )
 
 
 # Words of a full-name header that name a record rather than a person ("Client Name").
@@ -1054,8 +1218,10 @@ def _record_name_column(
     by_role: dict[Role | None, str] = {}
     for header in headers:
         by_role.setdefault(decided[header][0], header)
-    if Role.COMPANY in by_role or Role.FIRST_NAME not in by_role or Role.LAST_NAME not in by_role:
+    if Role.COMPANY in by_role:
         return None
+    if Role.FIRST_NAME not in by_role or Role.LAST_NAME not in by_role:
+        return _record_of_two_full_names(headers, decided, samples)
     first, last = by_role[Role.FIRST_NAME], by_role[Role.LAST_NAME]
     for header in headers:
         role = decided[header][0]
@@ -1074,6 +1240,32 @@ def _record_name_column(
         if people and len(strangers) * 2 >= len(people):
             return header
     return None
+
+
+def _record_of_two_full_names(
+    headers: list[str], decided: Mapping[str, tuple[Role | None, str]], samples: list[Mapping[str, str]]
+) -> str | None:
+    """Of two full-name columns (Close's "Lead Name" beside "Contact Name"), the one whose values are
+    not people's names while the other's are, and that shares no word with the other in most rows
+    where both are filled: it names the record, so it is the company."""
+    names = [header for header in headers if decided[header][0] in (Role.FULL_NAME, Role.AMBIGUOUS_NAME)]
+    if len(names) < 2:
+        return None
+    shares = {}
+    for header in names:
+        values = [text for row in samples if (text := _collapse(_as_text(row.get(header))))]
+        shares[header] = sum(map(_looks_like_full_name, values)) / len(values) if values else 1.0
+    record = min(names, key=shares.__getitem__)
+    person = max(names, key=shares.__getitem__)
+    if not shares[record] < 0.5 <= shares[person]:
+        return None
+    both = [
+        (set(_header_words(_as_text(row.get(record)))), set(_header_words(_as_text(row.get(person)))))
+        for row in samples
+        if _collapse(_as_text(row.get(record))) and _collapse(_as_text(row.get(person)))
+    ]
+    strangers = sum(1 for record_words, person_words in both if not record_words & person_words)
+    return record if both and strangers * 2 >= len(both) else None
 
 
 # How many rows of a sheet the roles recorded on an import are judged from.
@@ -1138,7 +1330,17 @@ def _email_items(value: str) -> tuple[tuple[str, str], ...]:
     items = _json_items(value)
     if items is not None:
         return tuple(items)
-    return tuple(("", part) for part in _EMAIL_LIST_SPLIT_RE.split(value) if part)
+    if "(" not in value:
+        return tuple(("", part) for part in _EMAIL_LIST_SPLIT_RE.split(value) if part)
+    # Close's "megan@dental.example (office), m@gmail.example (other)": each address with its label.
+    found: list[tuple[str, str]] = []
+    for chunk in _LIST_CHUNK_SPLIT_RE.split(value):
+        labelled = _LABELLED_ITEM_RE.match(chunk.strip())
+        if labelled and "@" in labelled.group(1) and not _WHITESPACE_RE.search(labelled.group(1)):
+            found.append((labelled.group(2).strip(), labelled.group(1)))
+        else:
+            found += [("", part) for part in _EMAIL_LIST_SPLIT_RE.split(chunk) if part]
+    return tuple(found)
 
 
 @_value_cache(maxsize=8192)
@@ -1149,8 +1351,17 @@ def _phone_items(value: str) -> tuple[tuple[str, str], ...]:
     parts = [part for part in _PHONE_LIST_SPLIT_RE.split(value) if part]
     # "030 / 123456" is one German number: split only when every part is a number of its own.
     if len(parts) > 1 and all(len(_digits(part)) >= 7 for part in parts):
-        return tuple(("", part) for part in parts)
-    return (("", value),)
+        return tuple(_labelled_phone(part) for part in parts)
+    return (_labelled_phone(value),)
+
+
+def _labelled_phone(text: str) -> tuple[str, str]:
+    """("office", "+1 415-555-0101") for "+1 415-555-0101 (office)"; ("", text) for a bare number
+    (the "(0)" of "+49 (0) 40 …" is no label: a label has letters)."""
+    labelled = _LABELLED_ITEM_RE.match(text.strip()) if text.endswith(")") else None
+    if labelled and _DIGIT_RE.search(labelled.group(1)):
+        return labelled.group(2).strip(), labelled.group(1)
+    return "", text
 
 
 def _items_text(items: Iterable[tuple[str, str]]) -> str:
@@ -1238,24 +1449,78 @@ def _choose(candidates: list[_Candidate], remarks: list[_Cell]) -> _Candidate | 
 def _split_full_name(text: str) -> tuple[str, str, bool]:
     """First and last name from a full name, and whether a title or suffix had to be left out.
     Cached: nameparser is slow and names recur in an import."""
-    words = text.split()
-    dropped = False
+    # "Katja (Einkauf)", 'Robert "Bob" Smith': what is in brackets or quotes is not the name.
+    bare = _NAME_ASIDE_RE.sub(" ", text)
+    words = bare.split()
+    dropped = bare != text
     # nameparser reads French "M. Jean Dupont" as an initial; forms of address are not names.
     while len(words) > 2 and _is_honorific(words[0]):
         words.pop(0)
         dropped = True
+    if not words:
+        return text, "", False
     name = HumanName(" ".join(words))
     first = " ".join(part for part in (name.first, name.middle) if part)
     last = name.last
     if not first and not last:
         return text, "", False
-    return first, last, dropped or bool(name.title or name.suffix)
+    return first, last, dropped or bool(name.title or name.suffix or name.nickname)
+
+
+@_value_cache(maxsize=8192)
+def _split_capitalised_surname(text: str) -> tuple[str, str] | None:
+    """ "ROSSI Mario", "DE LUCA Francesco", "Isabelle DUPONT": the surname is the run of words written in
+    capitals at either end, the given names the rest (none of them in capitals). None otherwise."""
+    words = text.split()
+    if len(words) < 2 or "," in text:
+        return None
+    caps = [len(word) >= 2 and word.isupper() for word in words]
+    if all(caps) or not any(caps):
+        return None
+    cut = caps.index(False) if caps[0] else caps.index(True)
+    if caps[0] and not any(caps[cut:]):
+        return " ".join(words[cut:]), " ".join(words[:cut])
+    if not caps[0] and all(caps[cut:]):
+        return " ".join(words[:cut]), " ".join(words[cut:])
+    return None
+
+
+@_value_cache(maxsize=8192)
+def _split_two_surnames(text: str) -> tuple[str, str] | None:
+    """A Spanish or Portuguese full name: given name(s), then two surnames ("María José García Pérez",
+    "Ana García Pérez"; "Ana Belén Torres" when the second word is a given name). None when the name
+    has a comma, particles or other than three or four words: nameparser decides those."""
+    words = text.split()
+    if "," in text or not 3 <= len(words) <= 4 or not all(word[:1].isupper() for word in words):
+        return None
+    if any(_is_honorific(word) for word in words):
+        return None
+    given = 2 if len(words) == 4 or _is_given_name(words[1]) else 1
+    return " ".join(words[:given]), " ".join(words[given:])
 
 
 @functools.lru_cache(maxsize=4096, typed=True)
 def _is_kind_header(header: str) -> bool:
     """ "Phone 1 - Type": the column says what kind of value the column it is named after holds."""
     return bool(set(_header_words(_as_text(header))) & _TYPE_WORDS)
+
+
+@functools.lru_cache(maxsize=4096, typed=True)
+def _name_part(header: str) -> str:
+    """ "middle" or "particle" for a column holding that part of the lead's name ("Additional Name",
+    "n_middle", "Tussenvoegsel"), else "". Cached: it is asked for every remarks cell."""
+    words = list(_header_words(_as_text(header)))
+    while len(words) > 1 and words[0] in _PREFIX_WORDS:
+        words.pop(0)
+    key = _words_key(words)
+    return "middle" if key in MIDDLE_NAME_KEYS else "particle" if key in NAME_PARTICLE_KEYS else ""
+
+
+@functools.lru_cache(maxsize=4096, typed=True)
+def _name_line_number(header: str) -> int:
+    """N for a "Name N" column (SAP's, DATEV's "Name 1", "Name 2"), else 0."""
+    match = _NAME_LINE_RE.match("".join(_header_words(_as_text(header))))
+    return int(match.group(1)) if match else 0
 
 
 @functools.lru_cache(maxsize=4096, typed=True)
@@ -1277,6 +1542,9 @@ def _standardize_row(row: SourceRow, roles: dict[str, ColumnRole], region: str) 
     phones: list[_Candidate] = []
     full_names: list[_Cell] = []
     extensions: list[_Cell] = []
+    middles: list[_Cell] = []  # middle names: remarks, and words a display name may repeat
+    particles: list[_Cell] = []  # "van der": the front of the last name
+    name_lines: list[_Cell] = []  # "Name 2": perhaps the rest of "Name 1"
     is_company: bool | None = None  # None: the sheet does not say
 
     # The sheet's own country when its numbers say so (ColumnRole.region): its national numbers are valid.
@@ -1304,7 +1572,7 @@ def _standardize_row(row: SourceRow, roles: dict[str, ColumnRole], region: str) 
         role = column.role
         if role is Role.IGNORE:
             continue
-        value = _multi_line(_as_text(raw_value), keep_placeholders=role in _NAME_ROLES)
+        value = _multi_line(_as_text(raw_value), keep_placeholders=role in _NAME_ROLES or column.codes)
         if not value:
             continue
         cell = _Cell(index, header_text, value)
@@ -1347,6 +1615,8 @@ def _standardize_row(row: SourceRow, roles: dict[str, ColumnRole], region: str) 
         elif (
             role is None
             and _looks_like_phone(value)
+            # A bare run of digits in a column nobody called a phone is an id (Mailchimp's LEID).
+            and not (value.isascii() and value.isdigit())
             and not set(_header_words(header_text)) & NOT_PHONE_HEADER_WORDS
         ):
             phones += _candidates(
@@ -1356,6 +1626,10 @@ def _standardize_row(row: SourceRow, roles: dict[str, ColumnRole], region: str) 
                 label=_header_label(_header_words(header_text)),
                 **phone_rules,
             )
+        elif role is None and (part := _name_part(header_text)):
+            (particles if part == "particle" else middles).append(cell)
+        elif role is None and _name_line_number(header_text) > 1:
+            name_lines.append(cell)
         elif role is Role.NOTES:
             remarks.append(cell)
         else:
@@ -1363,16 +1637,47 @@ def _standardize_row(row: SourceRow, roles: dict[str, ColumnRole], region: str) 
             # value on several lines ("Ring 22" / "Celle") stays one "Header: value" line.
             remarks.append(_one_line(cell))
 
+    for cell in name_lines:
+        # "Hanse Kontor Logistik" + "GmbH & Co. KG": a second line that finishes the organisation's
+        # name with its legal form belongs to it; any other ("Niederlassung Bremen") is a remark.
+        first_line = next(
+            (line for line in (*single[Role.COMPANY], *full_names) if _name_line_number(line.header) == 1),
+            None,
+        )
+        if (
+            first_line is not None
+            and not _has_legal_form(first_line.value)
+            and _has_legal_form(f"{first_line.value} {cell.value}")
+        ):
+            first_line.value = f"{first_line.value} {cell.value}"
+        else:
+            remarks.append(_one_line(cell))
+
     for role, candidates in single.items():
         if candidates:
             line = _name_line if role in _NAME_ROLES else _single_line
             lead[role.value] = line(candidates[0].value)
-            # The same value in two columns ("company" and "company_name") is said once.
+            # The same value in two columns ("company" and "company_name") is said once; a second
+            # first or last name column is somebody's name ("Mother's first name", "Last Name"), kept.
             remarks.extend(
                 cell
                 for cell in candidates[1:]
-                if _collapse(cell.value).casefold() != lead[role.value].casefold()
+                if role in _NAME_ROLES or _collapse(cell.value).casefold() != lead[role.value].casefold()
             )
+    for cell in particles:
+        particle = _name_line(cell.value)
+        if (
+            lead["lastName"]
+            and len(particle.split()) <= 3
+            and not _DIGIT_RE.search(particle)
+            and not lead["lastName"].casefold().startswith(f"{particle.casefold()} ")
+        ):
+            lead["lastName"] = f"{particle} {lead['lastName']}"
+        else:
+            remarks.append(cell)
+    remarks.extend(middles)
+    # A display name that only repeats the explicit names, middle names included, is said once.
+    middle_names = " ".join(cell.value for cell in middles)
 
     email = _choose([c for c in emails if c.text], remarks)
     lead["email"] = email.text if email else ""
@@ -1409,12 +1714,26 @@ def _standardize_row(row: SourceRow, roles: dict[str, ColumnRole], region: str) 
                 remarks.append(cell)
             continue
         first, last, lost_parts = _split_full_name(name)
+        column = roles.get(cell.header)
+        bare = " ".join(_NAME_ASIDE_RE.sub(" ", name).split())
+        if not lost_parts and (split := _split_capitalised_surname(bare)):
+            first, last = split
+        elif (
+            not lost_parts
+            and _header_key(cell.header) in SURNAME_FIRST_HEADER_KEYS
+            and len(bare.split()) == 2
+        ):
+            last, first = bare.split()
+        elif column is not None and column.two_surnames and (split := _split_two_surnames(name)):
+            first, last = split
         if not lead["firstName"] and not lead["lastName"]:
             lead["firstName"], lead["lastName"] = first, last
             if lost_parts:
                 remarks.append(cell)
-        elif not set(_header_words(name)) <= set(_header_words(f"{lead['firstName']} {lead['lastName']}")):
-            remarks.append(cell)  # a display name that only repeats the explicit names is said once
+        elif not set(_header_words(name)) <= set(
+            _header_words(f"{lead['firstName']} {middle_names} {lead['lastName']}")
+        ):
+            remarks.append(cell)
 
     companies = single[Role.COMPANY]
     column = roles.get(companies[0].header) if companies else None
@@ -1467,6 +1786,7 @@ def offline_standardize(
         if not (overrides and sheet in overrides) and _is_own_export(sheet_rows)
     }
     instructions = {sheet for sheet in rows_by_sheet if is_instructions_sheet(sheet)}
+    headings = {id(row) for sheet_rows in rows_by_sheet.values() for row in _section_headings(sheet_rows)}
     leads = []
     for row in rows:
         if row.worksheet in own_exports:
@@ -1475,8 +1795,34 @@ def offline_standardize(
         lead = _standardize_row(row, roles_by_sheet[row.worksheet], region)
         if row.worksheet in instructions:
             lead["skipReason"] = SKIP_INSTRUCTIONS
+        elif id(row) in headings:
+            lead["skipReason"] = SKIP_SECTION
         leads.append(lead)
     return leads
+
+
+def _section_headings(sheet_rows: list[SourceRow]) -> list[SourceRow]:
+    """Rows of a hand-made list that title the rows below them ("Region Nord"): only the first column
+    filled, beside at least two rows that fill three or more, and no email, phone, company or person's
+    name in it. Judged per batch, like the column roles."""
+    if sum(1 for row in sheet_rows if len(row.cells) >= 3) < 2:
+        return []
+    first_column = next(iter(max(sheet_rows, key=lambda row: len(row.cells)).cells))
+    found = []
+    for row in sheet_rows:
+        if len(row.cells) != 1 or next(iter(row.cells)) != first_column:
+            continue
+        value = _collapse(_as_text(next(iter(row.cells.values()))))
+        words = value.split()
+        if not (
+            _is_email(value)
+            or _looks_like_phone(value)
+            or _has_legal_form(value)
+            or _looks_like_full_name(value)
+            or (words and _is_given_name(words[0]))
+        ):
+            found.append(row)
+    return found
 
 
 @functools.cache
@@ -1628,7 +1974,8 @@ def _clean_phone(value: str, source: _Source, region: str) -> tuple[str, str]:
 
 
 def _not_a_lead(cells: Mapping[str, str]) -> str:
-    """Why a row that has values is still not a lead: a header repeated mid-file or a totals row."""
+    """Why a row that has values is still not a lead: a header repeated mid-file, a totals row, or a
+    row the file marks as deleted."""
     values = [(_as_text(header), _collapse(_as_text(value))) for header, value in cells.items()]
     values = [(header, value) for header, value in values if value]
     if not values:
@@ -1640,8 +1987,14 @@ def _not_a_lead(cells: Mapping[str, str]) -> str:
     )
     if repeats >= 2 and repeats * 2 >= len(values) or (repeats == len(values) == 1 and len(cells) == 1):
         return SKIP_REPEATED_HEADER
+    for header, value in values:
+        key = _header_key(header)
+        if key in ROW_ACTION_KEYS or key in DELETED_FLAG_KEYS:
+            said = _strip_accents(value).casefold()
+            if said in (DELETED_ACTIONS if key in ROW_ACTION_KEYS else _TRUE_WORDS):
+                return SKIP_DELETED
     first = " ".join(_header_words(values[0][1]))
-    if (first in TOTAL_WORDS or first.rstrip(":") in TOTAL_WORDS) and all(
+    if (first in TOTAL_WORDS or first.rstrip(":") in TOTAL_WORDS or _TOTAL_COUNT_RE.match(first)) and all(
         not _LETTER_RE.search(value) or value.startswith(("$", "€")) for _h, value in values[1:]
     ):
         return SKIP_TOTALS
@@ -1659,7 +2012,8 @@ def validate_lead(
     A row that repeats the header or holds totals is skipped with its reason, whatever the standardizer
     said. Rows of an instructions sheet are skipped when ``worksheet`` is given, or when the lead says
     ``"skipReason": SKIP_INSTRUCTIONS`` (the offline standardizer knows the sheet; the model is never
-    asked for it, and a skipped row stays visible in the import's problem rows).
+    asked for it, and a skipped row stays visible in the import's problem rows); a one-cell row the
+    offline standardizer found to be a section heading says ``"skipReason": SKIP_SECTION``.
     """
     region = region or _default_region()
     given = lead if isinstance(lead, dict) else {}
@@ -1695,6 +2049,12 @@ def validate_lead(
         worksheet is not None and is_instructions_sheet(worksheet)
     )
     skip_reason = SKIP_INSTRUCTIONS if instructions else _not_a_lead(cells)
+    if (
+        not skip_reason
+        and given.get("skipReason") == SKIP_SECTION
+        and sum(1 for value in cells.values() if _as_text(value).strip()) == 1
+    ):
+        skip_reason = SKIP_SECTION  # the offline standardizer saw the sheet; the row has one cell
     usable = ("first_name", "last_name", "email", "phone", "company")
     if not skip_reason and not any(fields[name] for name in usable):
         skip_reason = SKIP_NOTHING_USABLE
@@ -1724,6 +2084,9 @@ def column_roles_from_record(record: Iterable[Mapping]) -> dict[str, dict[str, C
     sheets: dict[str, dict[str, ColumnRole]] = {}
     for sheet in record or ():
         columns: dict[str, ColumnRole] = {}
+        two_surnames = _is_two_surname_sheet(
+            _as_text(column.get("header")) for column in sheet.get("columns") or ()
+        )
         for column in sheet.get("columns") or ():
             header = _as_text(column.get("header"))
             try:
@@ -1738,6 +2101,7 @@ def column_roles_from_record(record: Iterable[Mapping]) -> dict[str, dict[str, C
                 label=_header_label(words) if role in (Role.EMAIL, Role.PHONE) else "",
                 by_keyword=_header_role(header)[1] == "header keyword",
                 region=_as_text(column.get("region")) if role is Role.PHONE else "",
+                two_surnames=role is Role.FULL_NAME and two_surnames,
             )
         sheets[_as_text(sheet.get("sheet"))] = columns
     return sheets

@@ -74,6 +74,8 @@ def assert_as_expected(path: Path) -> None:
         "lists in cells",
         "rows that are not leads",
         "address-book exports",
+        "headers in other languages",
+        "form responses",
     ],
 )
 def test_each_class_of_real_file_gives_the_expected_leads(kind: str) -> None:
@@ -93,6 +95,10 @@ def _kept(header: str, value: str, fields: dict[str, str]) -> bool:
     """Whether a source cell ended up somewhere in the lead: a field, or remarks as "Header: …"."""
     if any(line.startswith(f"{header}: ") for line in fields["remarks"].splitlines()):
         return True
+    labelled = re.sub(r"\s*\([^\W\d_][^()]*\)$", "", value)
+    if labelled != value:
+        # "megan@dental.example (office)": the label in brackets is the value's wrapping too.
+        return _kept(header, labelled, fields)
     if value.startswith("[{"):
         # A JSON list of labelled values: its values are the data, the labels their wrapping.
         return all(_kept(header, item["value"], fields) for item in json.loads(value))
@@ -100,8 +106,10 @@ def _kept(header: str, value: str, fields: dict[str, str]) -> bool:
     values = [fields[name].casefold() for name in SCORED_FIELDS if fields[name]]
     if text in values:
         return True
-    # A full name split into first and last ("Müller, Hans"), a salutation dropped with a remark above.
-    if _tokens(text) and _tokens(text) <= _tokens(" ".join(values)):
+    # A full name split into first and last ("Müller, Hans"), a salutation dropped with a remark above,
+    # a display name whose middle name is a remark of its own ("Additional Name: Luise").
+    remarked = [line.partition(": ")[2].casefold() for line in fields["remarks"].splitlines()]
+    if _tokens(text) and _tokens(text) <= _tokens(" ".join(values + remarked)):
         return True
     # A phone as written, now E.164 (perhaps with its extension).
     digits = _digits(value)

@@ -17,7 +17,7 @@ import difflib
 import re
 from calendar import monthrange
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 from leads.filters import (
@@ -48,6 +48,7 @@ from .vocabulary import (
     NOT_VALUES,
     NUMBER_WORDS,
     PEOPLE_WORDS,
+    PHONE_COUNTRIES,
     PLACE_WORDS,
     PLACES,
     ROLES_OF_AREA,
@@ -60,6 +61,7 @@ from .vocabulary import (
     VOCABULARY,
     WEBMAIL,
     WEEKDAYS,
+    WRITE_OPENINGS,
     WRITE_WORDS,
 )
 
@@ -83,7 +85,8 @@ READ_ONLY_TEXT = (
 # Openings that make a question a follow-up whatever follows ("and Acme?", "what about last week?").
 FOLLOW_UP_START = re.compile(
     r"^(?:and|but|also|plus|what about|how about|and what about|same|the same|"
-    r"of (?:them|those|these)|among (?:them|those|these)|which of (?:them|those|these))\b"
+    r"of (?:them|those|these)|among (?:them|those|these)|which of (?:them|those|these)|"
+    r"per|(?:split|broken down|grouped|sorted|ordered) by)\b"
 )
 # Openings that make a question a follow-up only when it names no subject: "just the CTOs" refines,
 # "now show me all leads from Acme" starts over.
@@ -227,9 +230,12 @@ def offline_plan(
     """The plan for `question`, refining `previous` when the question is a follow-up ("and of them…");
     a complete question of its own starts a new plan. `sources` are the sheet and file names to match."""
     sources = sources or SourceNames()
-    text, quoted = _normalize(_quote_companies(question, sources.companies), protected=sources.words())
+    question = _quote_ampersand_names(_quote_companies(question, sources.companies))
+    text, quoted = _normalize(question, protected=sources.words())
     if not text.strip(" ,|"):
         return Clarification(HELP_TEXT)
+    if _WRITE_OPENING.match(text):
+        return Clarification(READ_ONLY_TEXT)
     # "how many in Berlin and how many in Munich?", "CTOs vs CEOs": the values joined, counted each.
     text, count_each = _each_joined(text)
     words = set(text.split())
@@ -293,6 +299,76 @@ def _quote_companies(question: str, companies: tuple[str, ...]) -> str:
             flags=re.IGNORECASE,
         )
     return question
+
+
+# "set the owner of …", "please send an email to …": a request, not a question.
+_WRITE_OPENING = re.compile(
+    r"^ ?(?:(?:please|pls|kindly|can you|could you|would you|will you|how do i|how can i|how do we|"
+    rf"how can we|how to|can i|can we) )*(?:{'|'.join(WRITE_OPENINGS)})\b"
+    r"(?! (?:by|on|per|of)\b)"
+)
+_COMPANY_SUFFIXES = frozenset({"co", "company", "sons", "son", "partners", "associates", "cie"})
+_EDGE_PUNCTUATION = "?!,;:.()"
+
+
+def _quote_ampersand_names(question: str) -> str:
+    """Company names written with "&" quoted, so they stay whole: "AT&T", "Procter & Gamble",
+    "Smith, Jones & Co". Such names are common, and a split half ("at", "t") would match almost
+    every lead; two companies are joined with "and" or "or". Titles and places on either side are
+    not a name ("ctos & ceos", "Berlin & Munich": "&" joins them like "and"), and the names the
+    database knows are quoted already."""
+
+    def other(word: str) -> bool:
+        low = word.lower().strip(_EDGE_PUNCTUATION + "'’")
+        return (
+            not low
+            or '"' in word
+            # "AT & T": a word in capitals is a name's, unless it is a title or a place.
+            or (
+                low in VOCABULARY
+                and low not in _COMPANY_SUFFIXES
+                and not word.strip(_EDGE_PUNCTUATION).isupper()
+            )
+            or low in PLACE_WORDS
+            or low in TITLE_WORDS
+            or re.sub(r"e?s$", "", low) in TITLE_WORDS
+        )
+
+    tokens = question.split()
+    spans: list[tuple[int, int]] = []
+    for index, word in enumerate(tokens):
+        if re.fullmatch(r"[\w.'’-]+&[\w.'’-]+[?!,;:.]*", word):  # "AT&T"
+            spans.append((index, index + 1))
+        if word != "&" or not index or index + 1 == len(tokens):
+            continue
+        start = index
+        while (
+            start > max(index - 3, 0) and not other(tokens[start - 1]) and not tokens[start - 1].endswith(",")
+        ):
+            start -= 1
+        end = index + 1
+        while end < min(index + 4, len(tokens)) and not other(tokens[end]):
+            end += 1
+            if tokens[end - 1][-1] in _EDGE_PUNCTUATION:
+                break
+        if start == index or end == index + 1:
+            continue
+        # "Smith, Jones & Co": a comma list belongs to the name only when a company suffix ends it.
+        if tokens[end - 1].lower().strip(_EDGE_PUNCTUATION) in _COMPANY_SUFFIXES:
+            while start > 0 and tokens[start - 1].endswith(",") and not other(tokens[start - 1]):
+                start -= 1
+        spans.append((start, end))
+    kept: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if not kept or start >= kept[-1][1]:
+            kept.append((start, end))
+    for start, end in reversed(kept):
+        last = tokens[end - 1]
+        tail = last[len(last.rstrip("?!,;:")) :]
+        name = " ".join(tokens[start:end])
+        name = name[: len(name) - len(tail)]
+        tokens[start:end] = [f'"{name}"{tail}']
+    return " ".join(tokens)
 
 
 def _each_joined(text: str) -> tuple[str, bool]:
@@ -543,7 +619,10 @@ def _more(value: str) -> str:
 
 MORE_VALUES = _more(_VALUE_BODY)
 # "for" before a company or place when it narrows: "same but just for Berlin", "only for Acme".
-REFINING_FOR = r"(?:just|only|but|same) for|(?:(?<=\| )|(?<=leads )|(?<=contacts )|(?<=people ))for|^ ?for"
+REFINING_FOR = (
+    r"(?:just|only|but|same) for|(?:(?<=\| )|(?<=leads )|(?<=contacts )|(?<=people )|(?<=count )|(?<=number )|"
+    r"(?<=total ))for|^ ?for"
+)
 # Written-out spellings of the known titles (leads.titles), found as titles: "chief executive", "managing director".
 TITLE_SPELLINGS = tuple(
     spelling
@@ -569,6 +648,8 @@ AMOUNT = rf"(?P<amount>\d+|{_words_pattern(NUMBER_WORDS)})"
 def _rule_filler_phrases(state: _State) -> None:
     """ "at the moment", "right now", "if possible": nothing to look for (and "at the moment" is no company)."""
     state.apply(rf"\b(?:{_words_pattern(FILLER_PHRASES)})\b", lambda m: None)
+    # "the tab named sheet 1" is "sheet 1": the name says it is a sheet.
+    state.text = re.sub(r"\b(?:worksheets?|sheets?|tabs?) (?:named|called) (?=sheet ?\d+\b)", "", state.text)
 
 
 def _rule_known_sources(state: _State) -> None:
@@ -809,7 +890,26 @@ def _rule_dates(state: _State) -> None:
     """ "between June 1 and June 5", "since May", "before 2025-06-01", "in the last 2 weeks", "this month",
     "in April", "yesterday": a condition on the day a lead was created, or updated when the question
     says so ("updated", "modified", "changed", "edited")."""
-    field_name = "updated" if re.search(r"\b(?:updated|modified|changed|edited)\b", state.text) else "created"
+    updated = r"\b(?:updated|modified|changed|edited)\b"
+    added = r"\b(?:added|created|imported|entered|came in|come in|arrived)\b"
+    if not re.search(updated, state.text):
+        field_name = "created"
+    elif not re.search(added, state.text):
+        field_name = "updated"
+    else:
+        # "added this week and updated today": each date belongs to the verb before it (the first
+        # verb's field for a date before any verb).
+        verbs = list(re.finditer(f"{updated}|{added}", state.text))
+        cuts = [0, *(verb.start() for verb in verbs[1:]), len(state.text)]
+        pieces = []
+        for verb, first, last in zip(verbs, cuts, cuts[1:], strict=False):
+            piece = replace(state, text=state.text[first:last])
+            name = "updated" if re.match(updated, verb.group(0)) else "created"
+            _dates_from_days(piece, name)
+            _dates_from_periods(piece, name)
+            pieces.append(piece.text)
+        state.text = re.sub(" +", " ", " ".join(pieces))
+        return
     _dates_from_days(state, field_name)
     _dates_from_periods(state, field_name)
 
@@ -941,22 +1041,31 @@ def _rule_sort_and_limit(state: _State) -> None:
     groups = _words_pattern(word for name in GROUP_FIELDS for word in FIELD_WORDS[name])
 
     def sort_by(match: re.Match) -> None:
-        field_name = _field_of(match.group("field"))
+        # Status and owner are sort keys of the table, not fields a condition can use.
+        word = match.group("field")
+        field_name = word if word in ("status", "owner") else _field_of(word)
         key = {"email_domain": "email", "name": "last_name", "remarks": None}.get(field_name, field_name)
         if key is None:
             return False  # type: ignore[return-value]
-        descending = bool(
-            match.group("direction") and match.group("direction") in ("desc", "descending", "z-a")
-        )
+        descending = match.groupdict().get("direction") in ("desc", "descending", "z-a")
         state.sort = f"-{key}" if descending else key
         return None
 
     state.apply(
-        rf"\b(?:sorted|ordered|order|sort)(?: them| it)? (?:by|on) (?:the )?(?P<field>{fields}|date added|created|updated)\b"
+        rf"\b(?:sorted|ordered|order|sort)(?: them| it)? (?:by|on) (?:the )?(?P<field>{fields}|date added|created|updated|status|owner)\b"
         rf"(?: (?P<direction>asc|ascending|desc|descending|a-z|z-a))?",
         lambda m: (
             _date_sort(state, m) if m.group("field") in ("date added", "created", "updated") else sort_by(m)
         ),
+    )
+    # "list the Fair sheet by owner": status and owner are no groups, only sort keys.
+    state.apply(
+        r"\b(?:by|per) (?:the )?(?P<field>status|owner)\b", lambda m: setattr(state, "sort", m.group("field"))
+    )
+    # "sort the CEOs by company": what is sorted stays for the other rules.
+    state.apply(
+        rf"\b(?:sort|order)(?P<middle>(?: (?!by\b)[^\s|,]+){{1,4}}) by (?:the )?(?P<field>{fields})\b",
+        lambda m: False if sort_by(m) is False else m.group("middle"),
     )
     state.apply(
         rf"\balphabetically(?: by (?P<field>{fields}))?\b",
@@ -970,7 +1079,7 @@ def _rule_sort_and_limit(state: _State) -> None:
         elif re.match(
             r" (?:lead|contact|person|entry|record|one)\b(?! (?:lists?|files?|sheets?|imports?|uploads?)\b)",
             state.text[match.end() :],
-        ):
+        ) or re.match(rf" (?:{_words_pattern(TITLE_WORDS)})(?= |$)", state.text[match.end() :]):
             state.limit = 1  # "the oldest lead", "our newest contact": one, not a list
         word = match.group("word")
         state.sort = {"oldest": "created", "recently updated": "-updated", "last updated": "-updated"}.get(
@@ -979,14 +1088,34 @@ def _rule_sort_and_limit(state: _State) -> None:
 
     state.apply(
         rf"\b(?:the )?(?:(?P<amount>\d+|{_words_pattern(NUMBER_WORDS)}) )?(?P<word>recently updated|last updated|"
-        rf"newest|latest|most recent|most recently added|recently added|recent|oldest)"
+        rf"newest|latest|most recent|most recently added|recently added|recent|oldest|"
+        rf"last(?= (?:lead|contact|entry|record)\b))"
         rf"(?: (?P<amount2>\d+))?(?: first| ones)?\b",
         newest,
+    )
+
+    def most_recently(match: re.Match) -> None:
+        state.sort = "-created"
+        if match.group("one"):
+            state.limit = 1  # "who was added most recently?": one
+
+    state.apply(
+        r"\b(?:(?P<one>who|which lead|what lead) (?:was|got) )?(?:added|created|imported|entered) most recently\b",
+        most_recently,
+    )
+    # "the last 10 leads we added": the newest ten ("the last 7 days" is a date, read before).
+    state.apply(
+        rf"\b(?:the )?(?:last|latest) (?P<amount>\d+|{_words_pattern(NUMBER_WORDS)}) (?=(?:leads|contacts|entries|records)\b)",
+        lambda m: _newest(state, _number(m.group("amount"))),
     )
     state.apply(
         rf"\b(?:top|first|show me|show|list|give me) (?P<amount>\d+)\b(?! (?:days?|weeks?|months?|years?|{groups})\b)",
         lambda m: setattr(state, "limit", int(m.group("amount"))),
     )
+
+
+def _newest(state: _State, amount: int) -> None:
+    state.sort, state.limit = "-created", amount
 
 
 def _date_sort(state: _State, match: re.Match) -> None:
@@ -1020,6 +1149,22 @@ def _rule_groups(state: _State) -> None:
         group,
     )
     state.apply(
+        rf"\b(?:which|what) (?P<field>{groups}) (?:brought|brings|bring|gave|gives|generated|produced|delivered)"
+        rf"(?: in| us)? (?:the )?most\b",
+        group,
+    )
+
+    # "our 5 biggest accounts", "top customers": companies by their number of leads.
+    def accounts(match: re.Match) -> None:
+        state.group_by = "company"
+        if match.group("amount"):
+            state.limit = _number(match.group("amount"))
+
+    state.apply(
+        rf"\b(?:{AMOUNT} )?(?:biggest|largest|top|main|most important) (?:accounts|customers|clients)\b",
+        accounts,
+    )
+    state.apply(
         rf"\b(?:which|what) (?P<field>{groups}) do (?:we|you|i) have (?:the )?most (?:leads |contacts )?"
         rf"(?:from|at|in|with|for)\b",
         group,
@@ -1036,6 +1181,11 @@ def _rule_groups(state: _State) -> None:
     most = "most common|most frequent|most popular|commonest|biggest|largest|main|top"
     state.apply(rf"\b{AMOUNT} (?:{most}) (?P<field>{groups})\b", group)
     state.apply(rf"\b(?:{most})(?: {AMOUNT})? (?P<field>{groups})\b", group)
+    # "overview of titles", "a summary by company".
+    state.apply(
+        rf"\b(?:overview|summary|breakdown|split|report)(?: of| by| on| per)(?: the| our| all)? (?P<field>{groups})\b",
+        group,
+    )
     state.apply(rf"\b(?P<field>{groups}) with the most (?:leads|contacts)\b", group)
     state.apply(rf"\b(?:which|what) (?:different )?(?P<field>{groups}) (?:do|are there|have|exist)\b", group)
     state.apply(rf"\bhow many (?:different |distinct |unique )?(?P<field>{groups})\b", group)
@@ -1045,7 +1195,9 @@ def _rule_value_in_field(state: _State) -> None:
     """ "with the word CTO in their title", "that mention Berlin in the remarks"."""
     fields = _words_pattern(word for words in FIELD_WORDS.values() for word in words)
 
-    def handle(match: re.Match) -> None:
+    def handle(match: re.Match) -> bool | None:
+        if match.group("value") in ("nothing", "no value", "no entry"):
+            return False  # "nothing in the phone field": an empty field, for the presence rule
         op = "word" if match.group("word") else "contains"
         state.add(_field_of(match.group("field")), op, match.group("value"))
 
@@ -1205,12 +1357,12 @@ def _rule_files_sheets_domains(state: _State) -> None:
     mail_words = r"(?:emails?|email addresses|email address|addresses|address|mail|accounts|account|users)"
     domain = rf"@?(?:[a-z0-9-]+\.)+(?!(?:{extensions})\b)[a-z]{{2,10}}\b"
     state.apply(
-        rf"\b(?:(?:with|having|have|has|from|at) )?(?:an? )?(?:{mail_words} (?:at|from|on|@|ending in|ending with) )?"
+        rf"(?<![\w@.-])(?:(?:with|having|have|has|from|at) )?(?:an? )?(?:{mail_words} (?:at|from|on|@|ending in|ending with) )?"
         rf"(?P<value>{domain}){_more(domain)}(?: {mail_words}| domains?)?",
         _any_of(state, "email_domain", "equals", lambda value: value.lstrip("@")),
     )
     state.apply(
-        rf"\b(?:(?:with|having|have|has|from|at) )?(?:an? )?(?:{mail_words} (?:at|from|on|@|ending in|ending with) )?"
+        rf"(?<![\w@.-])(?:(?:with|having|have|has|from|at) )?(?:an? )?(?:{mail_words} (?:at|from|on|@|ending in|ending with) )?"
         rf"@?(?P<value>(?:[a-z0-9-]+\.)+(?!(?:{extensions})\b)[a-z]{{2,10}})\b(?: {mail_words}| domain)?",
         lambda m: state.add("email_domain", "equals", m.group("value")),
     )
@@ -1222,6 +1374,28 @@ def _rule_files_sheets_domains(state: _State) -> None:
     state.apply(
         rf"\b(?:(?:with|having|have|has|using|on|at) )?(?:an? )?(?P<value>{webmail})(?: {mail_words})?\b",
         lambda m: state.add("email_domain", "contains", m.group("value")),
+    )
+
+
+def _rule_phone_countries(state: _State) -> None:
+    """ "leads with a German number", "US phone numbers": the phone starts with the country's code."""
+    countries = _words_pattern(PHONE_COUNTRIES)
+    # "and with a US one?" after a question about German numbers: "one" is a number.
+    phones = r"(?:phone|telephone|mobile|cell)(?: numbers?)?|numbers?|phones|mobiles|ones?"
+    state.apply(
+        rf"\b(?:(?:with|having|have|has|that have|who have) )?(?:an? |any )?(?P<country>{countries}) (?:{phones})\b",
+        lambda m: state.add("phone", "starts_with", PHONE_COUNTRIES[m.group("country")]),
+    )
+    # "phone numbers from Germany": the numbers' country, not where the leads are.
+    state.apply(
+        rf"\b(?:(?:with|having|have|has) )?(?:an? |any )?(?:{phones}) (?:from|in|of) (?P<country>{countries})\b",
+        lambda m: state.add("phone", "starts_with", PHONE_COUNTRIES[m.group("country")]),
+    )
+    # "leads we can call": a phone number to call.
+    state.apply(
+        r"\b(?:(?:that|who|which) )?(?:we|i|you) (?:can|could) (?:call|phone|ring)(?: them)?\b|"
+        r"\b(?:can|could) (?:we|i|you) (?:call|phone|ring)(?: them)?\b",
+        lambda m: state.add("phone", "not_empty"),
     )
 
 
@@ -1247,6 +1421,11 @@ def _rule_presence(state: _State) -> None:
         rf"(?P<fields>(?:both |either )?{article}(?:{words})(?: (?:and|or|&|nor) {article}(?:{words}))*)\b"
     )
     state.apply(rf"\b(?:{negative}) {chain}", presence("is_empty"))
+    # "nothing in the phone field", "an empty email column".
+    state.apply(
+        rf"\b(?:nothing|no value|no entry) (?:in|under|for) {chain}(?: (?:field|column|box))?",
+        presence("is_empty"),
+    )
     state.apply(
         rf"\b(?:with|having|has|have)(?: an?)? (?:empty|blank|missing|unknown) {chain}", presence("is_empty")
     )
@@ -1367,6 +1546,8 @@ def _rule_location(state: _State) -> None:
 def _rule_company(state: _State) -> None:
     def company(match: re.Match) -> bool | None:
         value = match.group("value")
+        if match.groupdict().get("more"):
+            value = state.text[match.start("value") : match.end()].strip()  # the span kept whole
         if value in NOT_VALUES or value in FILLER_WORDS:
             return False
         # "from Germany" is a place, kept in remarks; "from Globex" the company or the email domain.
@@ -1378,6 +1559,9 @@ def _rule_company(state: _State) -> None:
         values = values or _alternatives(match)
         if not all(_is_value(value) for value in values):
             return False
+        if any(len(re.sub(r"\W", "", state.value(value))) <= 2 for value in values):
+            # "from AT and T": a split half of one or two letters would match almost every lead.
+            return company(match) if "value" in match.re.groupindex and match.group("more") else False
         kinds = {"remarks" if value in PLACES else "company_or_domain" for value in values}
         if len(kinds) > 1:
             state.problems.append(_MIXED_ALTERNATIVES)
@@ -1407,7 +1591,7 @@ def _rule_company(state: _State) -> None:
 
     state.apply(
         rf"\b(?:from|at|working at|working for|works at|works for|work at|work for|employed at|employed by|"
-        rf"employees of|staff of|people at|people from|(?<=\| )of|does|{REFINING_FOR}) {VALUE}",
+        rf"employees of|staff of|people at|people from|(?<=\| )of|does|(?<=leads )has|{REFINING_FOR}) {VALUE}",
         company,
     )
     state.apply(
@@ -1484,7 +1668,11 @@ def _rule_actions(state: _State) -> None:
     def show(match: re.Match) -> None:
         state.action = state.action or "list"
 
-    state.apply(r"\b(?:how many|how much|count|number of|total number of|total|tally|amount of)\b", count)
+    state.apply(
+        r"\b(?:how many|how much|count|number of|total number of|total|tally|amount of|"
+        r"how (?:are|is|am) (?:we|i|our team) doing(?: on| with| for)?)\b",
+        count,
+    )
     state.apply(
         r"\b(?:show|showing|list|listing|display|give|find|get|see|fetch|who|which|what are|view|search)\b",
         show,
@@ -1501,6 +1689,7 @@ RULES: tuple[Callable[[_State], None], ...] = (
     _rule_explicit_fields,
     _rule_named,
     _rule_files_sheets_domains,
+    _rule_phone_countries,
     _rule_presence,
     _rule_titles,
     _rule_met_at,

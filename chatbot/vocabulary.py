@@ -165,7 +165,7 @@ BOUNDARY_WORDS = _word_set(
     sort order ordered have has having had where named called titled their leads lead employees staff
     people contacts today yesterday is are was were do does did to for only also group grouped
     newest oldest latest recent recently but not no missing than alphabetically top first there
-    please instead too anyway though again"""
+    please instead too anyway though again together"""
 ) | {word for words in FIELD_WORDS.values() for word in words if " " not in word}
 # Words a question may contain without changing its meaning.
 FILLER_WORDS = _word_set(
@@ -183,8 +183,24 @@ FILLER_WORDS = _word_set(
     ordered alphabetically ascending descending a-z z-a hey total amount tally whats among other
     else entire whole full complete like per set filled bring brought through via hi hello pls plz
     thx cheers roughly approximately approx mind wondering wonder quick question quickly telling
-    everybody anybody am looking searching may might instead too anyway though"""
+    everybody anybody am looking searching may might instead too anyway though summary overview
+    report coming comes say anything somebody someone use uses using call together happened field
+    fields column columns broken"""
 )
+# Phone numbers "from" a country, by their calling code: "leads with a German number" (phone starts
+# with "+49"). Only codes written with "+"; numbers typed without one are not found.
+PHONE_COUNTRIES = {
+    "german": "+49", "germany": "+49", "us": "+1", "u.s.": "+1", "american": "+1", "usa": "+1",
+    "uk": "+44", "british": "+44", "french": "+33", "france": "+33", "austrian": "+43", "austria": "+43",
+    "swiss": "+41", "switzerland": "+41", "dutch": "+31", "spanish": "+34", "italian": "+39",
+    "polish": "+48", "irish": "+353",
+}  # fmt: skip
+# Verbs that open a request to change or send something: "set the owner of …", "send an email to …".
+# Only at the start of a question ("leads with their phone set" is a question).
+WRITE_OPENINGS = (
+    "set", "assign", "reassign", "change", "mark", "move", "transfer", "send", "call", "export",
+    "download", "share", "forward", "import", "upload", "tag",
+)  # fmt: skip
 # Phrases that say nothing about the leads: "at the moment" is not the company "moment".
 FILLER_PHRASES = (
     "at the moment", "at present", "right now", "as of now", "as of today", "to date", "if possible",
@@ -206,12 +222,18 @@ KEYWORDS = sorted(
         ends ending exactly equals empty blank missing unknown added created updated modified imported
         newest oldest latest recent breakdown people contacts employees companies which where whose
         who does mention mentions mentioning addresses address accounts different distinct unique
-        both either most common display from"""
+        both either most common display from status owner"""
     )
 )
 # Words never corrected: every keyword plus the filler and boundary words ("the" must not become "them").
 VOCABULARY = (
-    frozenset(KEYWORDS) | FILLER_WORDS | BOUNDARY_WORDS | WRITE_WORDS | set(NUMBER_WORDS) | set(WEBMAIL)
+    frozenset(KEYWORDS)
+    | FILLER_WORDS
+    | BOUNDARY_WORDS
+    | WRITE_WORDS
+    | set(WRITE_OPENINGS)
+    | set(NUMBER_WORDS)
+    | set(WEBMAIL)
 )
 # Phrases a value may not be: "in total" is not a place.
 NOT_VALUES = _word_set("total all database crm system general it them those these there stock particular") | {

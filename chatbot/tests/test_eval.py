@@ -3,8 +3,10 @@
 eval_questions.json was written together with the parser; eval_questions_new.json only after the
 parser's last change for the questions it holds, eval_questions_fresh.json after alternatives ("CTOs
 or CEOs") and title groups, and eval_questions_fresh2.json (salespeople's phrasings: filler, follow-ups,
-sources, two counts in one question) and eval_questions_fresh3.json (terse and chatty questions,
-shorthand, refusals, groups, comparisons; three batches) each batch before the round that fixed its
+sources, two counts in one question), eval_questions_fresh3.json (terse and chatty questions,
+shorthand, refusals, groups, comparisons; three batches) and eval_questions_fresh4.json (managers'
+reports, non-native English, company names with "&", "'" and commas, domains, phones, sorting, refusals)
+each batch before the round that fixed its
 misses, so their first-sight accuracy is the honest one. Each is reported on its
 own, and the offline parser must get at least 95 % of each right."""
 
@@ -28,12 +30,14 @@ NEW_SET = json.loads((HERE / "eval_questions_new.json").read_text(encoding="utf-
 FRESH_SET = json.loads((HERE / "eval_questions_fresh.json").read_text(encoding="utf-8"))
 FRESH2_SET = json.loads((HERE / "eval_questions_fresh2.json").read_text(encoding="utf-8"))
 FRESH3_SET = json.loads((HERE / "eval_questions_fresh3.json").read_text(encoding="utf-8"))
+FRESH4_SET = json.loads((HERE / "eval_questions_fresh4.json").read_text(encoding="utf-8"))
 SETS = {
     "eval_questions.json": EVAL_SET,
     "eval_questions_new.json": NEW_SET,
     "eval_questions_fresh.json": FRESH_SET,
     "eval_questions_fresh2.json": FRESH2_SET,
     "eval_questions_fresh3.json": FRESH3_SET,
+    "eval_questions_fresh4.json": FRESH4_SET,
 }
 EVERYTHING = [item for items in SETS.values() for item in items]
 REQUIRED_ACCURACY = 0.95
@@ -108,6 +112,11 @@ def test_eval_sets_cover_every_action_field_and_operator():
         assert sum(1 for item in FRESH3_SET if tag in item["tags"]) >= 3, tag
     for tag in ("follow-up", "fresh-question", "refuse", "off-topic", "misspelling", "british"):
         assert sum(1 for item in FRESH3_SET if tag in item["tags"]) >= 2, tag
+    assert len(FRESH4_SET) >= 60
+    for tag in ("report", "non-native", "punctuation", "domain", "phone", "sort", "dates", "follow-up"):
+        assert sum(1 for item in FRESH4_SET if tag in item["tags"]) >= 4, tag
+    for tag in ("fresh-question", "refuse", "off-topic", "injection", "unsupported", "missing"):
+        assert sum(1 for item in FRESH4_SET if tag in item["tags"]) >= 1, tag
 
 
 @pytest.mark.parametrize("name", SETS)

@@ -19,8 +19,10 @@ users stop: the machine is shared, so the idle figure is the mean of before and 
 is recorded (kind, status, latency). An import's wall time is its job's finished_at − created_at; its
 CPU is the two clusters' process trees (reaped children included) plus the PostgreSQL backends of the
 scratch database. The run is bounded (300 s; 90 s with --quick): an import still running then is
-reported as not done. Results also go to bench/out/load.json. Exit status 1 on any error (a status
-other than 200/286, a timeout, a reset connection) or an import that did not complete every row.
+reported as not done. Printed with them: the web tier's CPU per request, and the database's CPU
+under load beyond the idle imports' (the web tier's queries). Results also go to bench/out/load.json.
+Exit status 1 on any error (a status other than 200/286, a timeout, a reset connection) or an import
+that did not complete every row.
 See bench/README.md and docs/reliability.md.
 """
 
@@ -623,9 +625,10 @@ def report(results: dict) -> bool:
         f" {meta['db']}, gunicorn {meta['web']}, ORM broker — {meta['cpus']} CPUs, load avg"
         f" {meta['loadavg_before']:.2f} before / {meta['loadavg_after']:.2f} after, {meta['seconds']} s in all"
     )
+    per_request = 1000 * load["web_cpu_s"] / load["requests"] if load["requests"] else 0
     print(
         f"  {load['requests']:,} requests in {load['seconds']} s ({load['requests_per_s']}/s);"
-        f" CPU: web {load['web_cpu_s']} s, bench client {load['client_cpu_s']} s"
+        f" CPU: web {load['web_cpu_s']} s ({per_request:.1f} ms a request), bench client {load['client_cpu_s']} s"
     )
     print(f"  {'request':24} {'count':>6} {'errors':>6} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}   target")
     kinds = load["kinds"]
@@ -659,6 +662,12 @@ def report(results: dict) -> bool:
             f" machine {job['machine_busy']:.0%} busy;"
             f" {job['rows_processed']:,} of {job['rows']:,} rows, {job['created']:,} created,"
             f" {job['updated']:,} updated, {job['rows_failed']} failed"
+        )
+    if meta["db"] == "postgresql":
+        # The web tier's queries run in the same database: its CPU beyond the idle imports' is theirs.
+        extra = loaded["db_cpu_s"] - statistics.mean(job["db_cpu_s"] for job in (idle, after))
+        print(
+            f"  {'database CPU under load':24} {extra:+.1f} s over the idle imports' (the web tier's queries)"
         )
     ratio_text = f"{ratio:.2f}×" if ratio else "—"
     cpu_text = f"{cpu_ratio:.2f}×" if cpu_ratio else "—"

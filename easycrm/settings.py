@@ -235,6 +235,9 @@ STORE_CHUNK_BATCHES = env_int("STORE_CHUNK_BATCHES", 50)
 # always | when_unsure (unless every column was recognized with confidence or a saved mapping applies) |
 # never. `import_leads` never stops (its --review prints the review instead). See docs/importing.md.
 IMPORT_REVIEW = env_str("IMPORT_REVIEW", "always")
+# A job left waiting for its review is discarded, with its stored file, this long after it was
+# uploaded (by the sweeper, processing.review.reviews_expire).
+IMPORT_REVIEW_EXPIRE_HOURS = env_int("IMPORT_REVIEW_EXPIRE_HOURS", 7 * 24)
 # The review's "what will happen" counts run the real upsert (rolled back) over this many rows at most.
 REVIEW_COUNT_ROWS = env_int("REVIEW_COUNT_ROWS", 5000)
 # A row without an email updates the lead with its phone, or with its first + last name + company.
@@ -242,6 +245,8 @@ DEDUPE_WITHOUT_EMAIL = env_bool("DEDUPE_WITHOUT_EMAIL", True)
 # Processes `import_leads` standardizes and stores with in offline mode (1: in its own process).
 IMPORT_PROCESSES = env_int("IMPORT_PROCESSES", os.cpu_count() or 1)
 DEFAULT_PHONE_REGION = env_str("DEFAULT_PHONE_REGION", "US")
+# How long the lead table's total of a filter is reused, in seconds (leads/counts.py; 0: count every time).
+LEAD_TOTAL_CACHE_SECONDS = env_int("LEAD_TOTAL_CACHE_SECONDS", 10)
 # The stages of working a lead, in order; the first is what a new lead gets (leads.models.Lead.status).
 LEAD_STATUSES = env_list("LEAD_STATUSES", "new,contacted,qualified,unqualified")
 ENVIRONMENT = env_str("ENVIRONMENT", "development" if DEBUG else "production")
@@ -273,6 +278,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# ModelBackend with a user's own and group permissions read in one query (easycrm/auth.py).
+AUTHENTICATION_BACKENDS = ["easycrm.auth.PermissionsInOneQueryBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "leads:list"
 LOGOUT_REDIRECT_URL = "login"

@@ -24,7 +24,7 @@ import base64
 import dataclasses
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlencode
@@ -593,13 +593,19 @@ class LeadPage:
         return PageCursor.of(direction, lead, self.query.sort)
 
 
-def leads_page(query: LeadQuery, cursor: PageCursor | None = None) -> LeadPage:
+def leads_page(
+    query: LeadQuery,
+    cursor: PageCursor | None = None,
+    *,
+    count: Callable[[QuerySet[Lead], LeadQuery], int] | None = None,
+) -> LeadPage:
     """The page `query` asks for, clamped to the last page.
 
     The rows are read first: when they end on this page they give the exact total, and the count
     (a full scan for a filter no index serves) is skipped. Otherwise the total is counted, capped.
     With a cursor (from the previous page's "next" link, or the next page's "previous" link) and a
     keyset sort, the rows are read from the cursor on instead of skipping the pages before.
+    `count(queryset, query)` counts instead of leads_count_capped (the table's: leads.counts).
     """
     queryset = leads_filter(query).defer("raw", "remarks")
     if text_field := TEXT_KEYSET_FIELDS.get(query.sort_key):
@@ -613,7 +619,7 @@ def leads_page(query: LeadQuery, cursor: PageCursor | None = None) -> LeadPage:
     if len(rows) <= query.per_page and (rows or query.page == 1):
         total = (query.page - 1) * query.per_page + len(rows)
     else:
-        total = leads_count_capped(queryset, COUNT_CAP)
+        total = count(queryset, query) if count else leads_count_capped(queryset, COUNT_CAP)
         last_page = max(1, -(-total // query.per_page))
         if not rows and total <= COUNT_CAP:  # past the end: show the last page instead
             query = query.replace(page=last_page)

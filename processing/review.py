@@ -15,6 +15,7 @@ import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -649,6 +650,20 @@ def review_discard(*, job: ImportJob) -> bool:
         job.delete()
     logger.info("review discarded", extra={"job_id": job.pk})
     return True
+
+
+def reviews_expire(*, now: datetime | None = None) -> int:
+    """Discard (review_discard: the file, the batches, the job) every import still waiting for its
+    review IMPORT_REVIEW_EXPIRE_HOURS after it was uploaded; returns how many. Run by the sweeper."""
+    cutoff = (now or timezone.now()) - timedelta(hours=settings.IMPORT_REVIEW_EXPIRE_HOURS)
+    expired = ImportJob.objects.filter(status=ImportJob.Status.REVIEW, created_at__lt=cutoff)
+    discarded = 0
+    for job in expired.only("pk").iterator():
+        # A person may confirm or discard it meanwhile: review_discard checks again under a lock.
+        if review_discard(job=job):
+            logger.info("review expired", extra={"job_id": job.pk})
+            discarded += 1
+    return discarded
 
 
 def mapping_from_file(data: object) -> dict[str, dict[str, str]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import services
+from . import review, services
 
 
 def import_split(job_id: str) -> int:
@@ -14,4 +14,5 @@ def batch_standardize(batch_id: str) -> str:
 
 
 def imports_sweep() -> int:
+    review.reviews_expire()
     return services.imports_sweep()

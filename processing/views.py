@@ -26,6 +26,8 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import HttpResponseStopPolling, reswap, retarget, trigger_client_event
 
+from leads.counts import leads_totals_forget
+
 from . import changes, direct_upload, problems, services
 from . import undo as undo_service
 from .forms import UploadForm
@@ -283,6 +285,9 @@ def _render(request: HttpRequest, template: str, context: dict) -> str:
 
 
 def _trigger(response: HttpResponse, *events: str) -> HttpResponse:
+    if LEADS_CHANGED in events:
+        # The tables these events refresh count again (leads.counts).
+        leads_totals_forget()
     for event in events:
         trigger_client_event(response, event)
     return response

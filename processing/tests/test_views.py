@@ -11,6 +11,8 @@ import pytest
 from django.contrib.messages import get_messages
 from django.core.files import File
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from easycrm.testing.files import HEADER, people, write_csv
@@ -224,6 +226,22 @@ def test_status_of_a_finished_import_stops_polling_and_refreshes_the_leads(impor
     assert "leads-changed" in response["HX-Trigger"]
     assert reverse("processing:detail", args=[finished_job.pk]) in html
     assert "3 leads created" in html and "1 row not imported" in html
+
+
+def test_a_status_poll_reads_its_permissions_and_the_worker_heartbeats_once_each(
+    importer_client, running_job, settings
+):
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": False}  # the warning is shown when none beats
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "easycrm_cache"}
+    }
+    with CaptureQueriesContext(connection) as queries:
+        response = importer_client.get(reverse("processing:status", args=[running_job.pk]), **HTMX)
+
+    assert "Imports are waiting: no worker is running." in response.content.decode()
+    statements = [query["sql"] for query in queries]
+    assert sum(1 for sql in statements if '"auth_permission"' in sql) == 1
+    assert sum(1 for sql in statements if "easycrm_cache" in sql) == 1
 
 
 def test_status_without_htmx_redirects_to_the_detail_page(importer_client, running_job):

@@ -45,6 +45,7 @@ from .vocabulary import (
     FOLLOW_UP_WORDS,
     KEYWORDS,
     MONTHS,
+    NEGATIONS,
     NOT_VALUES,
     NUMBER_WORDS,
     PEOPLE_WORDS,
@@ -57,6 +58,7 @@ from .vocabulary import (
     TITLE_MISSPELLINGS,
     TITLE_QUALIFIERS,
     TITLE_WORDS,
+    UNKNOWN_FIELD_WORDS,
     VALUE_INTRODUCERS,
     VOCABULARY,
     WEBMAIL,
@@ -231,7 +233,8 @@ def offline_plan(
     a complete question of its own starts a new plan. `sources` are the sheet and file names to match."""
     sources = sources or SourceNames()
     question = _quote_ampersand_names(_quote_companies(question, sources.companies))
-    text, quoted = _normalize(question, protected=sources.words())
+    corrected: dict[str, str] = {}
+    text, quoted = _normalize(question, protected=sources.words(), corrected=corrected)
     if not text.strip(" ,|"):
         return Clarification(HELP_TEXT)
     if _WRITE_OPENING.match(text):
@@ -253,11 +256,24 @@ def offline_plan(
         )
     if state.problems:
         return Clarification(f"I could not use that: {state.problems[0]}. {HELP_TEXT}")
+    if unknown := _unknown_field(state, question):
+        return Clarification(f"Leads have no {unknown} field. {HELP_TEXT}")
     leftover = state.leftover()
+    ignored: tuple[str, ...] = ()
+    # "What about umbrella?": there the leftover is the new value, never ignored.
+    replacing = follow_up and replacement_wanted and not state.filters
+    if (
+        leftover
+        and not replacing
+        and _may_ignore(leftover, state, text, question, corrected, follow_up=follow_up)
+    ):
+        ignored, leftover = tuple(corrected.get(word, word) for word in leftover), []
     if follow_up and previous is not None:
         if replacement_wanted and (swapped := _other_source(text, previous, sources)):
             return swapped
-        return _follow_up(state, previous, leftover if replacement_wanted else [], leftover)
+        return _ignoring(
+            _follow_up(state, previous, leftover if replacement_wanted else [], leftover), ignored
+        )
     if leftover:
         return Clarification(_EACH_TEXT) if count_each else _not_understood(leftover)
     action = "group" if state.group_by else state.action or "list"
@@ -268,7 +284,98 @@ def offline_plan(
     asked_for_nothing = not (state.filters or state.sort or state.limit or state.action or state.group_by)
     if asked_for_nothing and not re.search(r"\b(?:leads?|contacts|everyone|everything|all)\b", text):
         return Clarification(f"I am not sure what you are asking. {HELP_TEXT}")
-    return _plan(action, state.filters, state.group_by, state.sort, state.limit)
+    return _ignoring(_plan(action, state.filters, state.group_by, state.sort, state.limit), ignored)
+
+
+def _unknown_field(state: _State, question: str) -> str | None:
+    """ "leads in the healthcare industry": a value naming something leads do not have (not a name typed
+    with a capital, "Open Text")."""
+    capitalized = {word.lower() for word in re.findall(r"[A-Z][\w-]*", question)}
+    for condition in state.filters:
+        if condition.field in ("company", "company_or_domain", "remarks"):
+            for value in condition.values:
+                unknown = set(value.lower().split()) & UNKNOWN_FIELD_WORDS - capitalized
+                if unknown:
+                    return f"“{min(unknown)}”"
+    return None
+
+
+def _ignoring(outcome: Plan | Clarification, ignored: tuple[str, ...]) -> Plan | Clarification:
+    return replace(outcome, ignored=ignored) if ignored and isinstance(outcome, Plan) else outcome
+
+
+_FIELD_WORD_SET = frozenset(
+    word for words in FIELD_WORDS.values() for phrase in words for word in phrase.split()
+)
+_PROPERTY_BEFORE = frozenset(
+    {"are", "is", "was", "were", "be", "been", "with", "without", "having", "has", "have", "whose", "that"}
+)
+_WHO_WORDS = SUBJECT_WORDS | set(PEOPLE_WORDS) | {"anyone", "anybody", "someone", "somebody", "who", "whom"}
+
+
+def _may_ignore(
+    leftover: list[str],
+    state: _State,
+    text: str,
+    question: str,
+    corrected: dict[str, str],
+    *,
+    follow_up: bool,
+) -> bool:
+    """Whether the words no rule used can be left out of a plan the other words made ("how many CTOs have
+    we *actually* got"): only when the question says whom it asks about (leads, people, a title, a field
+    they have or lack, a grouping or sort; not just a place or company: "the weather in Berlin"),
+    and no leftover word could change
+    its meaning — a value (quoted, a number, a capitalized word, a sheet, file, company or place name), a
+    negation, a field (known or not: "revenue"), a word the parser knows but could not place here, or,
+    next to a date, a verb that might say which date ("touched")."""
+    names = state.sources.words() | PLACE_WORDS | set(WEBMAIL) | set(NUMBER_WORDS)
+    capitalized = {word.lower() for word in re.findall(r"[A-Z][\w-]*", question)}
+    tokens = state.text.split()
+    previous_word = {word: tokens[index - 1] for index, word in enumerate(tokens) if index}
+    asked = text.split()  # the question before the rules used its words
+    next_word = {word: asked[index + 1] for index, word in enumerate(asked[:-1])}
+    heads = _WHO_WORDS | {
+        value.split()[0]
+        for condition in state.filters
+        if condition.field == "title"
+        for value in condition.values
+    }
+    for word in leftover:
+        original = corrected.get(word, word)
+        if not re.fullmatch(r"[a-z]+(?:-[a-z]+)*", original):
+            return False  # quoted text, numbers, "@acme.com", "or"-clauses come out as "“…”", digits, dots
+        parts = {word, original, *original.split("-")}
+        if parts & (NEGATIONS | _FIELD_WORD_SET | UNKNOWN_FIELD_WORDS | names | capitalized | {"or"}):
+            return False
+        if word == original and word in VOCABULARY:
+            return False
+        if (
+            original.endswith("ed")
+            or previous_word.get(word) in _PROPERTY_BEFORE
+            or next_word.get(original, "").removesuffix("s") in heads | {"lead", "contact"}
+        ):
+            # "qualified leads", "which leads are hot", "leads with kids", "promising CTOs": a property
+            # the leads would need.
+            return False
+    for condition in state.filters:
+        if condition.field not in ("company", "company_or_domain", "remarks", "name"):
+            continue
+        for value in condition.values:
+            value_words = value.lower().split()
+            if set(value_words) & capitalized and any(
+                word.isalpha() and word not in capitalized | names | VOCABULARY for word in value_words
+            ):
+                return False  # "for Berlin asap": a value that ran on into words no rule knows
+    if (
+        follow_up
+        or state.group_by
+        or state.sort
+        or state.limit
+        or set(re.split(r"[\s-]+", text)) & _WHO_WORDS
+    ):
+        return True
+    return any(condition.field == "title" or condition.op in VALUELESS_OPS for condition in state.filters)
 
 
 def _dates_can_hold(filters: list[Condition]) -> bool:
@@ -509,10 +616,13 @@ def _or_clarification() -> Clarification:
 # --- Normalization -------------------------------------------------------------------------------
 
 
-def _normalize(question: str, *, protected: frozenset[str] = frozenset()) -> tuple[str, list[str]]:
+def _normalize(
+    question: str, *, protected: frozenset[str] = frozenset(), corrected: dict[str, str] | None = None
+) -> tuple[str, list[str]]:
     """Lower-case words separated by single spaces; quoted text replaced by placeholders (QUOTED + 0, 1…)
     and kept as typed; punctuation that ends a value becomes ","; misspelled keywords corrected (never
-    the words in `protected`)."""
+    the words in `protected`), each recorded in `corrected` (corrected word -> as typed)."""
+    corrections = corrected
     quoted: list[str] = []
 
     def keep(match: re.Match) -> str:
@@ -538,7 +648,7 @@ def _normalize(question: str, *, protected: frozenset[str] = frozenset()) -> tup
     )
     text = re.sub(r"\b(vice|chief|senior|executive|managing|general)-(?=[a-z])", r"\1 ", text)
     text = re.sub(r"\be[- ]mails?\b", lambda m: m.group(0).replace("-", "").replace(" ", ""), text)
-    text = text.replace("what's", "what is").replace("who's", "who is")
+    text = text.replace("what's", "what is").replace("who's", "who is").replace("how's", "how is")
     # "don't have" → "do not have", "I'd like" → "i would like", "can't" → "can not".
     text = re.sub(r"\b(ca|wo)n't\b", lambda m: {"ca": "can", "wo": "will"}[m.group(1)] + " not", text)
     text = re.sub(r"\b(\w+)n't\b", r"\1 not", text)
@@ -568,7 +678,10 @@ def _normalize(question: str, *, protected: frozenset[str] = frozenset()) -> tup
             and word not in protected
             and previous not in VALUE_INTRODUCERS
         ):
-            word = _correct(word)
+            fixed = _correct(word)
+            if fixed != word and corrections is not None:
+                corrections[fixed] = word
+            word = fixed
         corrected.append(word)
     # "Thanks! And how many in Munich?" is a follow-up: an interjection first says nothing.
     return INTERJECTIONS.sub("", " ".join(corrected)), quoted
@@ -639,7 +752,7 @@ MONTH = _words_pattern(MONTHS)
 # the latest before it.
 RELATIVE_DAY = rf"(?:(?:last|this|past) )?(?:{_words_pattern(WEEKDAYS)})|today|yesterday"
 DATE = rf"(?:{ISO_DATE}|(?:{MONTH}) \d{{1,2}}(?:st|nd|rd|th)?(?: \d{{4}})?|\d{{1,2}}(?:st|nd|rd|th)? (?:{MONTH})(?: \d{{4}})?|{RELATIVE_DAY})"
-DATE_VERBS = r"(?:(?:were|was|been|got|are|is) )?(?:added|created|new|imported|entered|came in|come in|arrived|updated|modified|changed|edited)"
+DATE_VERBS = r"(?:(?:were|was|been|got|are|is) )?(?:added|created|new|imported|entered|came in|come in|arrived|updated|modified|changed|edited|touched)"
 OPTIONAL_DATE_VERB = rf"(?:{DATE_VERBS} )?"
 UNITS = r"(?P<unit>days?|weeks?|months?|years?)"
 AMOUNT = rf"(?P<amount>\d+|{_words_pattern(NUMBER_WORDS)})"
@@ -890,7 +1003,7 @@ def _rule_dates(state: _State) -> None:
     """ "between June 1 and June 5", "since May", "before 2025-06-01", "in the last 2 weeks", "this month",
     "in April", "yesterday": a condition on the day a lead was created, or updated when the question
     says so ("updated", "modified", "changed", "edited")."""
-    updated = r"\b(?:updated|modified|changed|edited)\b"
+    updated = r"\b(?:updated|modified|changed|edited|touched)\b"
     added = r"\b(?:added|created|imported|entered|came in|come in|arrived)\b"
     if not re.search(updated, state.text):
         field_name = "created"
@@ -1090,7 +1203,7 @@ def _rule_sort_and_limit(state: _State) -> None:
         rf"\b(?:the )?(?:(?P<amount>\d+|{_words_pattern(NUMBER_WORDS)}) )?(?P<word>recently updated|last updated|"
         rf"newest|latest|most recent|most recently added|recently added|recent|oldest|"
         rf"last(?= (?:lead|contact|entry|record)\b))"
-        rf"(?: (?P<amount2>\d+))?(?: first| ones)?\b",
+        rf"(?: (?P<amount2>\d+|{_words_pattern(NUMBER_WORDS)}))?(?: first| ones)?\b",
         newest,
     )
 
@@ -1148,9 +1261,10 @@ def _rule_groups(state: _State) -> None:
         rf"appears|occur|occurs|are there|is there|are|is) (?:the )?most(?: often| frequently| commonly)?\b",
         group,
     )
+    # "which sheet brought in the most", "which companies are giving us the most leads": any short verb
+    # phrase between the field and "the most".
     state.apply(
-        rf"\b(?:which|what) (?P<field>{groups}) (?:brought|brings|bring|gave|gives|generated|produced|delivered)"
-        rf"(?: in| us)? (?:the )?most\b",
+        rf"\b(?:which|what) (?P<field>{groups})(?: (?!(?:not|no|never|least|fewest)\b)[a-z]+){{1,4}} (?:the )?most\b",
         group,
     )
 
@@ -1187,6 +1301,7 @@ def _rule_groups(state: _State) -> None:
         group,
     )
     state.apply(rf"\b(?P<field>{groups}) with the most (?:leads|contacts)\b", group)
+    state.apply(rf"\b(?P<field>{groups}) (?:breakdown|overview|summary|split)\b", group)
     state.apply(rf"\b(?:which|what) (?:different )?(?P<field>{groups}) (?:do|are there|have|exist)\b", group)
     state.apply(rf"\bhow many (?:different |distinct |unique )?(?P<field>{groups})\b", group)
 
@@ -1367,6 +1482,11 @@ def _rule_files_sheets_domains(state: _State) -> None:
         lambda m: state.add("email_domain", "equals", m.group("value")),
     )
     webmail = "|".join(WEBMAIL)
+    # "whose email is on yahoo", "their mail is at gmail".
+    state.apply(
+        rf"\b(?:(?:whose|their|with|having|an?) )?(?:{mail_words}) (?:address )?(?:is|are) (?:on|at|with|from) (?=(?:{webmail})\b)",
+        lambda m: None,
+    )
     state.apply(
         rf"\b(?:(?:with|having|have|has|using|on|at) )?(?:an? )?(?P<value>{webmail}){_more(webmail)}(?: {mail_words})?\b",
         _any_of(state, "email_domain", "contains"),
@@ -1594,6 +1714,15 @@ def _rule_company(state: _State) -> None:
         rf"employees of|staff of|people at|people from|(?<=\| )of|does|(?<=leads )has|{REFINING_FOR}) {VALUE}",
         company,
     )
+    # "how is Initech looking?", "how's Acme doing": the leads of one company, counted.
+    state.apply(
+        r"\bhow (?:is|are) (?P<value>\ue000\d+|[a-z][\w&.\-]*(?: [a-z][\w&.\-]*){0,2}) (?:doing|looking|going)\b",
+        lambda m: (
+            False
+            if set(m.group("value").split()) & VOCABULARY - PLACES
+            else (company(m), setattr(state, "action", state.action or "count"))[0]
+        ),
+    )
     state.apply(
         r"(?:^| )(?P<value>\ue000\d+|[a-z][\w&.\-]*) (?=(?:leads|employees|staff|people|contacts)\b)",
         lambda m: False if m.group("value") in VOCABULARY else company(m),
@@ -1612,7 +1741,11 @@ def _rule_bare_places(state: _State) -> None:
 
     def places(match: re.Match) -> bool | None:
         following = state.text[match.end() :].split()[:1]
-        if following and following[0].isalpha() and following[0] not in VOCABULARY | PLACE_WORDS:
+        if (
+            following
+            and following[0].isalpha()
+            and following[0] not in {*VOCABULARY, *PLACE_WORDS, *PEOPLE_WORDS}
+        ):
             return False  # "find Paris Hilton": part of a name, left to the name rule
         state.add_any(
             "remarks",

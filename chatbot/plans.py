@@ -12,7 +12,7 @@ the user; it never raises. A Plan runs through the lead table's own query (`plan
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from leads.filters import (
@@ -71,6 +71,9 @@ class Plan:
     group_by: str | None = None
     sort: str | None = None
     limit: int | None = None
+    # Words of the question the offline parser did not use and judged not to change the meaning
+    # ("actually", "asap"): shown in the plan text, never part of the plan's JSON.
+    ignored: tuple[str, ...] = field(default=(), compare=False)
 
     def to_plan_dict(self) -> dict:
         """The JSON form: what is stored, sent back to the model as the previous plan, and compared."""
@@ -114,7 +117,8 @@ def plan_describe(plan: Plan) -> str:
         if plan.sort:
             head += f", sorted by {_sort_words(plan.sort)}"
     conditions = [_describe(condition) for condition in plan.filters] or ["all leads"]
-    return " · ".join([head, *conditions])
+    ignored = [f"ignored: {', '.join(f'“{word}”' for word in plan.ignored)}"] if plan.ignored else []
+    return " · ".join([head, *conditions, *ignored])
 
 
 def _describe(condition: Condition) -> str:

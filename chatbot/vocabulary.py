@@ -67,7 +67,7 @@ ABBREVIATIONS = {
     "mgr": "manager", "mgrs": "managers", "dir": "director", "dirs": "directors", "wk": "week",
     "wks": "weeks", "mth": "month", "mths": "months", "yr": "year", "yrs": "years", "yday": "yesterday",
     "ur": "your", "u": "you", "r": "are", "orgs": "organizations", "org": "organization", "#": "number of",
-    "tel": "telephone", "tel.": "telephone", "approx.": "approximately", "pls.": "please",
+    "tel": "telephone", "tel.": "telephone", "approx.": "approximately", "pls.": "please", "gimme": "give me",
 }  # fmt: skip
 MONTHS = {
     name: number
@@ -165,7 +165,7 @@ BOUNDARY_WORDS = _word_set(
     sort order ordered have has having had where named called titled their leads lead employees staff
     people contacts today yesterday is are was were do does did to for only also group grouped
     newest oldest latest recent recently but not no missing than alphabetically top first there
-    please instead too anyway though again together"""
+    please instead too anyway though again together across"""
 ) | {word for words in FIELD_WORDS.values() for word in words if " " not in word}
 # Words a question may contain without changing its meaning.
 FILLER_WORDS = _word_set(
@@ -273,4 +273,17 @@ FILE_WORDS = ("spreadsheets", "spreadsheet", "files", "file", "lists", "list", "
 VALUE_INTRODUCERS = _word_set(
     "named called from at is equals contains containing mention mentions mentioning like about "
     "starting start begins beginning starts name company title"
+)
+
+# Leftover words that are never ignored (see offline._may_ignore): they may turn a question around…
+NEGATIONS = _word_set(
+    "not no never without except excluding exclude besides neither nor none non unless minus"
+)
+# …or ask about something leads do not have: "the revenue of Globex", "deals closed last quarter".
+UNKNOWN_FIELD_WORDS = _word_set(
+    """revenue revenues deal deals turnover profit budget price value industry industries sector
+    sectors segment status stage stages pipeline opportunity opportunities owner owners assigned
+    country countries region regions city cities address website linkedin age gender salary score
+    rating priority quarter quarters size employees headcount probability hot cold warm won lost
+    active inactive open"""
 )

@@ -6,7 +6,8 @@ or CEOs") and title groups, and eval_questions_fresh2.json (salespeople's phrasi
 sources, two counts in one question), eval_questions_fresh3.json (terse and chatty questions,
 shorthand, refusals, groups, comparisons; three batches) and eval_questions_fresh4.json (managers'
 reports, non-native English, company names with "&", "'" and commas, domains, phones, sorting, refusals)
-each batch before the round that fixed its
+and eval_questions_fresh5.json (terse, chatty, managers, new hires, non-native; unknown filler words, unknown
+fields, negations), each batch before the round that fixed its
 misses, so their first-sight accuracy is the honest one. Each is reported on its
 own, and the offline parser must get at least 95 % of each right."""
 
@@ -31,6 +32,7 @@ FRESH_SET = json.loads((HERE / "eval_questions_fresh.json").read_text(encoding="
 FRESH2_SET = json.loads((HERE / "eval_questions_fresh2.json").read_text(encoding="utf-8"))
 FRESH3_SET = json.loads((HERE / "eval_questions_fresh3.json").read_text(encoding="utf-8"))
 FRESH4_SET = json.loads((HERE / "eval_questions_fresh4.json").read_text(encoding="utf-8"))
+FRESH5_SET = json.loads((HERE / "eval_questions_fresh5.json").read_text(encoding="utf-8"))
 SETS = {
     "eval_questions.json": EVAL_SET,
     "eval_questions_new.json": NEW_SET,
@@ -38,6 +40,7 @@ SETS = {
     "eval_questions_fresh2.json": FRESH2_SET,
     "eval_questions_fresh3.json": FRESH3_SET,
     "eval_questions_fresh4.json": FRESH4_SET,
+    "eval_questions_fresh5.json": FRESH5_SET,
 }
 EVERYTHING = [item for items in SETS.values() for item in items]
 REQUIRED_ACCURACY = 0.95
@@ -117,6 +120,11 @@ def test_eval_sets_cover_every_action_field_and_operator():
         assert sum(1 for item in FRESH4_SET if tag in item["tags"]) >= 4, tag
     for tag in ("fresh-question", "refuse", "off-topic", "injection", "unsupported", "missing"):
         assert sum(1 for item in FRESH4_SET if tag in item["tags"]) >= 1, tag
+    assert len(FRESH5_SET) >= 60
+    for tag in ("terse", "chatty", "manager", "non-native", "follow-up", "unsupported", "group", "dates"):
+        assert sum(1 for item in FRESH5_SET if tag in item["tags"]) >= 3, tag
+    for tag in ("refuse", "off-topic", "injection", "negation", "fresh-question", "filler"):
+        assert sum(1 for item in FRESH5_SET if tag in item["tags"]) >= 1, tag
 
 
 @pytest.mark.parametrize("name", SETS)

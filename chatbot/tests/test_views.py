@@ -416,3 +416,11 @@ def test_the_bar_chart_partial_is_a_list_with_the_numbers_and_bars_as_widths():
     assert "&lt;b&gt;Evil&lt;/b&gt;" in html and "(empty)" in html
     assert '<rect width="50%"' in scaled and "figcaption" not in scaled
     assert render_to_string("_bar_chart.html", {"chart_items": []}).strip() == ""
+
+
+def test_words_the_parser_ignored_are_shown_in_the_plan(viewer_client, lead_set):
+    response = ask(viewer_client, "how many CTOs have we actually got?", follow=True)
+
+    html = response.content.decode()
+    assert "There are 4 matching leads." in html
+    assert "· ignored: “actually”" in html

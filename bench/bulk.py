@@ -3,12 +3,15 @@
     .venv/bin/python bench/bulk.py                 # 100k rows, 3 repetitions, SQLite and PostgreSQL
     .venv/bin/python bench/bulk.py --quick         # 5k rows, 1 repetition (make test's smoke run)
     .venv/bin/python bench/bulk.py --rows 20000 --repeat 2 --no-postgres
+    .venv/bin/python bench/bulk.py --rows 20000 --before /tmp/old-checkout   # + that checkout's import
 
 Every figure is one command in its own process against a freshly migrated database: `manage.py
 import_leads FILE` (the real pipeline, offline standardizer: new leads, then the same file again),
 plain `bulk_create` of the same rows, and django-import-export with a tuned bulk upsert by email (new,
-then again). CPU seconds (user + system of that process) are the figure to compare: wall time is noisy
-on a shared machine. The scenarios are interleaved per repetition so a burst of load hits all of them.
+then again). CPU seconds (user + system of that process and the processes it forks) are the figure to
+compare: wall time is noisy on a shared machine. The scenarios are interleaved per repetition so a
+burst of load hits all of them. `--before DIR` also runs `import_leads` of another checkout (e.g. the
+last commit, exported with `git archive`), so a change is measured before → after in the same run.
 """
 
 from __future__ import annotations
@@ -70,14 +73,29 @@ def _run(argv: list[str], env: dict[str, str], logs: Path, label: str) -> bench.
     return result
 
 
-def _scenarios(engine: str, path: Path, work: Path, repetition: int) -> dict[str, bench.ChildRun]:
+def _scenarios(
+    engine: str, path: Path, work: Path, repetition: int, before: Path | None = None
+) -> dict[str, bench.ChildRun]:
     manage = [bench.PYTHON, str(bench.ROOT / "manage.py")]
     baselines = [bench.PYTHON, str(bench.ROOT / "bench" / "baselines.py")]
     logs = work / "logs" / f"{engine}-{repetition}"
     results: dict[str, bench.ChildRun] = {}
-    for name in ("ours", "bulk_create", "import_export"):
+    names = (
+        ("before", "ours", "bulk_create", "import_export")
+        if before
+        else ("ours", "bulk_create", "import_export")
+    )
+    for name in names:
         env = _fresh_database(engine, work, name)
         try:
+            if name == "before":
+                # Its own migrations and code, from its own directory (relative imports, templates).
+                old = [bench.PYTHON, str(before / "manage.py")]
+                _run([*old, "migrate", "-v0"], env, logs, "before-migrate")
+                command = [*old, "import_leads", "--no-progress", str(path)]
+                results["before, new leads"] = _run(command, env, logs, "before-new")
+                results["before, re-import"] = _run(command, env, logs, "before-again")
+                continue
             _run([*manage, "migrate", "-v0"], env, logs, f"{name}-migrate")
             if name == "ours":
                 command = [*manage, "import_leads", "--no-progress", str(path)]
@@ -102,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int)
     parser.add_argument("--repeat", type=int)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument(
+        "--before", type=Path, metavar="DIR", help="also import with the checkout in DIR (same run)"
+    )
     args = parser.parse_args(argv)
     rows = args.rows or (5_000 if args.quick else 100_000)
     repeat = args.repeat or (1 if args.quick else 3)
@@ -114,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     for engine in engines:
         runs: dict[str, list[bench.ChildRun]] = {}
         for repetition in range(repeat):
-            for label, result in _scenarios(engine, path, work, repetition).items():
+            for label, result in _scenarios(engine, path, work, repetition, args.before).items():
                 runs.setdefault(label, []).append(result)
         tuned = statistics.median(r.cpu_seconds for r in runs["import-export tuned, new"])
         plain = statistics.median(r.cpu_seconds for r in runs["plain bulk_create"])

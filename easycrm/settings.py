@@ -230,7 +230,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 LEAD_BATCH_SIZE = env_int("LEAD_BATCH_SIZE", 10)
 # Offline (no model call), a worker stores up to this many queued batches of one import in one
 # transaction with set-based SQL; batches stay the unit of progress (see docs/pipeline.md).
-STORE_CHUNK_BATCHES = env_int("STORE_CHUNK_BATCHES", 50)
+STORE_CHUNK_BATCHES = env_int("STORE_CHUNK_BATCHES", 200)
 # When a web upload stops for a person to check the mapping and preview before any lead is written:
 # always | when_unsure (unless every column was recognized with confidence or a saved mapping applies) |
 # never. `import_leads` never stops (its --review prints the review instead). See docs/importing.md.

@@ -217,16 +217,18 @@ def leads_upsert(*, rows: list[LeadInput], job: ImportJob | None, source_file: s
     One locked lookup, one insert of the new leads (in email order), executemany updates of the changed
     ones and one insert of their revisions (what undo needs), all from plain tuples. If another
     transaction inserts one of the new emails meanwhile, the whole upsert runs again in a fresh
-    savepoint and finds it.
+    savepoint and finds it — as often as it takes while each run finds more of its emails than the
+    one before (every lost race is a lead another writer committed, so this ends within the number of
+    new emails however many writers overlap); a run that finds nothing new raises the IntegrityError.
     """
-    for attempt in range(3):
+    by_email: list[int] = []  # how many leads each run's lookup found by email
+    while True:
         try:
             with transaction.atomic():
-                return _leads_upsert(rows, job, source_file)
+                return _leads_upsert(rows, job, source_file, by_email)
         except IntegrityError:
-            if attempt == 2:
+            if len(by_email) > 1 and by_email[-1] <= by_email[-2]:
                 raise
-    raise AssertionError("unreachable")
 
 
 MATCHED_BY_PHONE = "No email: matched by phone."
@@ -237,7 +239,9 @@ _MATCHED = {"p": MATCHED_BY_PHONE, "n": MATCHED_BY_NAME}
 RESTORED_IN_FILE = "A later row of this file gives the lead the values it already had."
 
 
-def _leads_upsert(rows: list[LeadInput], job: ImportJob | None, source_file: str) -> list[RowOutcome]:
+def _leads_upsert(
+    rows: list[LeadInput], job: ImportJob | None, source_file: str, by_email: list[int]
+) -> list[RowOutcome]:
     worksheet_max = _WORKSHEET_MAX_LENGTH
     prepared = [
         (
@@ -248,6 +252,7 @@ def _leads_upsert(rows: list[LeadInput], job: ImportJob | None, source_file: str
         for row in rows
     ]
     existing = leads_by_email([values[_EMAIL] for values, _, _ in prepared])
+    by_email.append(len(existing))
     without_email = [values for values, _, _ in prepared if not values[_EMAIL]]
     loose = _leads_by_loose_keys(without_email) if without_email else {}
     found = (*existing.values(), *loose.values())
@@ -356,7 +361,7 @@ def _leads_insert(fresh: list[_Record], job_id, now: datetime) -> None:
     for record, pk in zip(fresh, _allocate_ids(Lead, len(fresh)), strict=True):
         record.pk = pk
     stamp = _db_value(Lead, "updated_at", now)
-    _insert_rows(
+    rows_insert(
         Lead,
         ("id", *LEAD_FIELDS, *_PROVENANCE, "raw", "import_job", "created_at", "updated_at"),
         [(r.pk, *r.values, *r.provenance, r.raw, job_id, stamp, stamp) for r in fresh],
@@ -368,7 +373,7 @@ def _revisions_insert(fresh: list[_Record], updated: list[_Record], job_id, now:
     write" is a plain comparison."""
     created_at = _db_value(LeadRevision, "created_at", now)
     created, updated_action = LeadRevision.Action.CREATED.value, LeadRevision.Action.UPDATED.value
-    _insert_rows(
+    rows_insert(
         LeadRevision,
         ("lead", "job", "action", "before", "created_at"),
         [(r.pk, job_id, created, _NOTHING_BEFORE, created_at) for r in fresh]
@@ -397,11 +402,12 @@ def _allocate_ids(model: type[models.Model], count: int) -> Iterable[int]:
         return range(start, start + count)
 
 
-def _insert_rows(model: type[models.Model], names: tuple[str, ...], rows: list[tuple]) -> None:
-    """INSERT rows of database values (one per field in `names`) with executemany. Every other column
-    gets its field's default, computed once; the primary key, unless named, its database's next id.
-    QuerySet.bulk_create's per-object work (instances, pre_save, per-value preparation) was about
-    half the cost of storing a lead; this sends the same rows with the database driver's own loop."""
+def rows_insert(model: type[models.Model], names: tuple[str, ...], rows: list[tuple]) -> None:
+    """INSERT rows of database values (one per field in `names`): COPY on PostgreSQL, executemany on
+    SQLite. Every other column gets its field's default, computed once; the primary key, unless named,
+    its database's next id. QuerySet.bulk_create's per-object work (instances, pre_save, per-value
+    preparation) was about half the cost of storing a lead (and of writing an import's batches); this
+    sends the same rows with the database driver's own loop."""
     if not rows:
         return
     meta = model._meta

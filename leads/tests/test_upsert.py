@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.utils import timezone
 
 from leads import services
@@ -177,6 +177,44 @@ def test_an_email_another_import_inserted_meanwhile_is_found_on_the_retry(monkey
     assert Lead.objects.get(email="ada@example.com").title == "CTO"
     assert Lead.objects.filter(email="bo@x.org").count() == 1
     assert LeadRevision.objects.filter(job=job).count() == 2
+
+
+def test_several_lost_races_in_a_row_are_retried_while_each_finds_more(monkeypatch):
+    """Several writers overlapping one chunk can each win one of its new emails: every run finds one
+    more of them, so the upsert keeps going (not a fixed number of tries) and the chunk is stored."""
+    other = _job("other.csv")
+    emails = ["a@race.org", "b@race.org", "c@race.org"]
+    for email in emails:
+        Lead.objects.create(email=email, first_name="Other", import_job=other, source_sequence=1)
+    lookups = []
+    real_lookup = services.leads_by_email
+
+    def lookup(wanted):
+        # Run n sees the leads of the first n - 1 writers only: three lost races, then success.
+        lookups.append(wanted)
+        visible = set(emails[: len(lookups) - 1])
+        return {email: record for email, record in real_lookup(wanted).items() if email in visible}
+
+    monkeypatch.setattr(services, "leads_by_email", lookup)
+    job = _job("mine.csv", minutes=1)
+    outcomes = leads_upsert(
+        rows=[_row(seq, first_name="Mine", email=email) for seq, email in enumerate(emails, 1)],
+        job=job,
+        source_file="mine.csv",
+    )
+    assert len(lookups) == 4
+    assert [o.outcome for o in outcomes] == ["updated"] * 3
+    assert set(Lead.objects.values_list("first_name", flat=True)) == {"Mine"}
+
+
+def test_an_insert_failing_without_a_new_lead_to_find_is_not_retried_forever(monkeypatch):
+    other = _job("other.csv")
+    Lead.objects.create(email="ada@example.com", first_name="Ada", import_job=other, source_sequence=1)
+    lookups = []
+    monkeypatch.setattr(services, "leads_by_email", lambda emails: lookups.append(emails) or {})
+    with pytest.raises(IntegrityError):
+        leads_upsert(rows=[_row(1, email="ada@example.com")], job=_job("mine.csv"), source_file="m.csv")
+    assert len(lookups) == 2  # the second run found nothing the first had not: a real conflict
 
 
 def test_the_name_lookup_reads_only_matching_leads():

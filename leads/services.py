@@ -267,18 +267,22 @@ def _leads_upsert(
     for values, provenance, cells in prepared:
         keys = _match_keys(values)
         key = target = None
+        # Key by key, in their order: a lead this upsert already wrote is newer than any the lookup read.
         for k in keys:
             if k in targets:
                 key, target = k, targets[k]
                 break
-        if target is None:
-            key, lead = _existing_lead(keys, existing, loose)
+            lead = _existing_lead([k], existing, loose)[1]
             if lead is not None:
-                target = by_lead.setdefault(lead.pk, lead)
+                key, target = k, by_lead.setdefault(lead.pk, lead)
+                break
         if target is None:
             target = _Record(None, list(values), provenance, dumps(cells), job_id, None, edited=False)
             fresh.append(target)
             targets.update(dict.fromkeys(keys, target))
+            # A later row without an email finds this lead by its phone or name + company, as it
+            # would in the next chunk (where the lookup reads it from the table).
+            targets.update(dict.fromkeys(_loose_keys(target.values), target))
             outcomes.append(("created", "", target, False))
             continue
         targets.update((k, target) for k in keys if k not in targets)
@@ -307,6 +311,8 @@ def _leads_upsert(
         target.provenance, target.raw, target.job_id = provenance, dumps(cells), job_id
         if target.changed is not None:
             target.changed.update(changed)
+        # Now the most recently updated lead: it wins its phone and name keys, as in the lookup.
+        targets.update(dict.fromkeys(_loose_keys(current), target))
         outcomes.append(("updated", matched, target, bool(kept)))
 
     # Rows of one file that change a lead and then change it back (the same email twice, with the

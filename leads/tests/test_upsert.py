@@ -151,6 +151,40 @@ def test_rows_without_email_find_their_lead_by_name_and_company_whatever_the_cas
     assert Lead.objects.get(pk=created.lead_id).title == "Countess"
 
 
+ROWS_OF_ONE_FILE = [
+    dict(
+        first_name="Ada", last_name="Lovelace", company="Engines", email="ada@example.com", phone="+4930111"
+    ),
+    dict(first_name="Ada", title="Countess", phone="+4930111"),  # no email: her phone
+    dict(first_name="Bob", last_name="Byte", company="Acme", phone="+4930222"),
+    dict(first_name="bob", last_name="BYTE", company="acme", title="CTO"),  # no email: name + company
+    dict(first_name="Cy", email="cy@example.com", phone="+4930222"),  # Bob's phone, but an email
+    dict(title="VP", phone="+4930222"),  # the phone is now Cy's too: the newest lead wins it
+]
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 6])
+def test_rows_without_email_match_the_same_lead_whatever_the_chunk(chunk):
+    """A row without an email finds a lead an earlier row of its file created in the same upsert, as
+    it finds one written by an earlier chunk: the outcome does not depend on where chunks are cut."""
+    job = _job("one.csv")
+    rows = [_row(seq, **fields) for seq, fields in enumerate(ROWS_OF_ONE_FILE, start=1)]
+    outcomes = []
+    for start in range(0, len(rows), chunk):
+        outcomes += leads_upsert(rows=rows[start : start + chunk], job=job, source_file="one.csv")
+    ada, bob, cy = (Lead.objects.get(first_name__iexact=name) for name in ("Ada", "Bob", "Cy"))
+    assert [(o.outcome, o.lead_id) for o in outcomes] == [
+        ("created", ada.pk),
+        ("updated", ada.pk),
+        ("created", bob.pk),
+        ("updated", bob.pk),
+        ("created", cy.pk),
+        ("updated", cy.pk),
+    ]
+    assert Lead.objects.count() == 3
+    assert (ada.title, bob.title, cy.title) == ("Countess", "CTO", "VP")
+
+
 def test_an_email_another_import_inserted_meanwhile_is_found_on_the_retry(monkeypatch):
     """The insert that loses the race (unique email) rolls back to its savepoint and the whole upsert
     runs again, finding the other import's lead — on PostgreSQL through COPY, on SQLite executemany.

@@ -121,6 +121,10 @@ class SourceNames:
     # Company names with a word that joins values ("Smith and Sons", "Ernst & Young"): kept whole
     # after "from"/"at", instead of read as two companies.
     companies: tuple[str, ...] = ()
+    # The one- and two-word company names the question may name that the database holds, lower-cased
+    # (`named_company_candidates`): "acme leads" names a company only when it is one of these or typed
+    # with a capital ("show me the interesting leads" names none).
+    known_companies: tuple[str, ...] = ()
 
     def words(self) -> frozenset[str]:
         """Every word of every name: never "corrected" as a misspelling."""
@@ -155,6 +159,33 @@ def company_candidates(question: str, *, max_chars: int = 100) -> tuple[str, ...
     return tuple(candidates)[:MAX_COMPANY_CANDIDATES]
 
 
+# Words after which, or before which, a question names a company: "from Acme", "Acme leads".
+_COMPANY_BEFORE = frozenset({"from", "at", "for", "with", "of", "by"})
+_COMPANY_AFTER = frozenset({"leads", "contacts", "employees", "staff", "people"})
+_ARTICLES = frozenset({"the", "a", "an", "our", "my", "your", "their", "these", "those", "all"})
+
+
+def named_company_candidates(question: str, *, max_chars: int = 100) -> tuple[str, ...]:
+    """The one or two words after "from", "at", … or before "leads", "people", … lower-cased ("work at
+    acme nowadays" → "acme", "acme nowadays"). The database says which are companies
+    (`services.source_names`); the parser then reads "acme leads" as a company only when it is one, or
+    typed with a capital, and cuts "acme nowadays" to "acme"."""
+    words = [word.strip("\"'“”‘’?!,;:()") for word in question.lower().split()]
+    candidates: dict[str, None] = {}
+    for index, word in enumerate(words):
+        spans = []
+        if word in _COMPANY_BEFORE:
+            start = index + 1 + (index + 1 < len(words) and words[index + 1] in _ARTICLES)
+            spans = [words[start : start + size] for size in (1, 2)]
+        elif word in _COMPANY_AFTER and index:
+            spans = [words[max(index - size, 0) : index] for size in (1, 2)]
+        for span in spans:
+            name = " ".join(span)
+            if span and all(span) and not set(span) & _ARTICLES and len(name) <= max_chars:
+                candidates[name] = None
+    return tuple(candidates)[:MAX_COMPANY_CANDIDATES]
+
+
 def question_is_follow_up(question: str) -> bool:
     """Whether the question builds on the previous answer ("and how many of them…", "what about
     Initech?", "only those with a phone") rather than being a complete question of its own."""
@@ -167,6 +198,8 @@ class _State:
     quoted: list[str]
     today: date
     sources: SourceNames = SourceNames()
+    # The words typed with a capital, except as the question's first word, lower-cased: names.
+    capitalized: frozenset[str] = frozenset()
     filters: list[Condition] = field(default_factory=list)
     action: str | None = None
     group_by: str | None = None
@@ -246,7 +279,8 @@ def offline_plan(
         return Clarification(READ_ONLY_TEXT)
     follow_up = previous is not None and _is_follow_up(text)
     replacement_wanted = bool(re.match(r"^(?:and |but )?(?:what|how) about\b|^and\b", text.strip()))
-    state = _State(text=f" {text} ", quoted=quoted, today=today, sources=sources)
+    capitalized = frozenset(word.lower() for word in re.findall(r"(?<=\s)[A-Z][\w-]*", question.strip()))
+    state = _State(text=f" {text} ", quoted=quoted, today=today, sources=sources, capitalized=capitalized)
     for rule in RULES:
         rule(state)
     if not state.problems and not _dates_can_hold(state.filters):
@@ -415,6 +449,8 @@ _WRITE_OPENING = re.compile(
     r"(?! (?:by|on|per|of)\b)"
 )
 _COMPANY_SUFFIXES = frozenset({"co", "company", "sons", "son", "partners", "associates", "cie"})
+# Endings of a company name typed in lower case: "from acme ltd" keeps "acme ltd" whole.
+_LEGAL_FORMS = frozenset({"ltd", "inc", "llc", "gmbh", "ag", "corp", "plc", "sa", "bv", "group"})
 _EDGE_PUNCTUATION = "?!,;:.()"
 
 
@@ -593,6 +629,11 @@ def _plan(
 ) -> Plan | Clarification:
     if action == "count_each" and not any(condition.alternatives for condition in filters):
         action = "count"  # "and in Munich?" after "how many in Berlin and how many in Hamburg?"
+    # "a US number we could ring": the number's country already says it has one.
+    valued = {condition.field for condition in filters if condition.op in TEXT_VALUE_OPS}
+    filters = [
+        condition for condition in filters if not (condition.op == "not_empty" and condition.field in valued)
+    ]
     # Checked like a model's plan: the same defaults, caps and condition limit.
     draft = Plan(action, tuple(filters), group_by=group_by, sort=sort, limit=limit or None)
     return plan_validate(draft.to_plan_dict())
@@ -688,6 +729,7 @@ def _normalize(
 
 
 _KEYWORD_SET = frozenset(KEYWORDS)
+_ONE_WORD_PLACES = sorted(place for place in PLACES if " " not in place)
 _ABBREVIATION = rf"(?<!\S)(?:{'|'.join(re.escape(word) for word in sorted(ABBREVIATIONS, key=len, reverse=True))})(?=[\s,?!;:)]|$)"
 _CONTRACTED = {"d": "would", "ve": "have", "re": "are", "m": "am", "ll": "will"}
 
@@ -699,11 +741,22 @@ def _correct(word: str) -> str:
         swapped = word[:index] + word[index + 1] + word[index] + word[index + 2 :]
         if swapped in _KEYWORD_SET:
             return swapped
-    matches = difflib.get_close_matches(word, KEYWORDS, n=3, cutoff=0.8)
+    # A misspelling drops or adds a letter or two, not a syllable: "important" is not "import", "main"
+    # not "domain".
+    matches = [
+        match
+        for match in difflib.get_close_matches(word, KEYWORDS, n=3, cutoff=0.8)
+        if abs(len(match) - len(word)) <= max(1, len(word) // 4)
+    ]
     # Misspellings rarely get the first letter wrong: of equally close words ("who", "how" for "ho")
     # prefer one that starts like the typed word.
     matches.sort(key=lambda match: (-difflib.SequenceMatcher(None, word, match).ratio(), match[0] != word[0]))
-    return matches[0] if matches else word
+    if matches:
+        return matches[0]
+    # "berln", "munchen": a place with a letter dropped or changed, when the word is long enough that
+    # few other words are as close, and starts like the place.
+    places = difflib.get_close_matches(word, _ONE_WORD_PLACES, n=1, cutoff=0.8) if len(word) >= 5 else []
+    return places[0] if places and places[0][0] == word[0] else word
 
 
 # --- Rules, in the order they run ------------------------------------------------------------------
@@ -790,7 +843,7 @@ def _rule_known_sources(state: _State) -> None:
             found = _name_before(state, tokens, index, kinds.get(word))
             if found is None and word in kinds and word != "list":
                 found = _name_after(state, tokens, index, kinds[word])
-        elif word == "the" and index and tokens[index - 1].group(0) in ("from", "in"):
+        elif word == "the" and index and tokens[index - 1].group(0) in ("from", "in", "through", "via"):
             found = _name_after(state, tokens, index, None, bare=True)
         else:
             continue
@@ -978,7 +1031,13 @@ def _name_matches(phrase: list[str], name: str) -> bool:
     typed = [word for word in _name_words(" ".join(phrase)) if word not in NAME_LEAD_INS]
     if not typed or not words:
         return False
-    if len("".join(typed)) >= 3 and "".join(typed) in "".join(words):
+    # Run together, the typed words are whole words of the name ("tradeshow"), not a part of one ("new"
+    # is not "newsletter_signups").
+    joined = "".join(typed)
+    runs = {
+        "".join(words[first:last]) for first in range(len(words)) for last in range(first + 1, len(words) + 1)
+    }
+    if len(joined) >= 3 and (joined in runs or joined.removesuffix("s") in runs):
         return True
     return all(_word_matches(word, words) for word in typed)
 
@@ -1663,16 +1722,51 @@ def _rule_location(state: _State) -> None:
     state.apply(rf"\bin {VALUE}", place)
 
 
+def _company_run_on(state: _State, value: str) -> int:
+    """How many of the value's words name the company (or place) when the rest ran on into words that do
+    not ("work at Acme nowadays" → 1, "for berlin asap" → 1): the name is typed with a capital, known to
+    the database or a place, the words after it are not. 0 when the value is whole (or nothing tells)."""
+    words = value.split()
+    if len(words) < 2 or value in state.sources.known_companies or QUOTED in value:
+        return 0
+    for size in range(len(words) - 1, 0, -1):
+        name, rest = words[:size], words[size:]
+        if set(rest) & (_COMPANY_SUFFIXES | _LEGAL_FORMS):
+            continue  # "Acme ltd", "Berlin Partner GmbH": a name of its own
+        if " ".join(name) in PLACES:
+            return size  # "for Berlin ASAP": a place is not the start of a company the database lacks
+        named = " ".join(name) in state.sources.known_companies or all(
+            word in state.capitalized for word in name
+        )
+        if named and not set(rest) & state.capitalized:
+            return size
+    return 0
+
+
 def _rule_company(state: _State) -> None:
-    def company(match: re.Match) -> bool | None:
+    def company(match: re.Match) -> bool | str | None:
         value = match.group("value")
         if match.groupdict().get("more"):
             value = state.text[match.start("value") : match.end()].strip()  # the span kept whole
         if value in NOT_VALUES or value in FILLER_WORDS:
             return False
+        rest = ""
+        if size := _company_run_on(state, value):
+            # The words after the name are left for the leftover check ("nowadays" may be ignored).
+            value, rest = " ".join(value.split()[:size]), " ".join(value.split()[size:])
         # "from Germany" is a place, kept in remarks; "from Globex" the company or the email domain.
         state.add("remarks" if state.value(value) in PLACES else "company_or_domain", "contains", value)
-        return None
+        return f"| {rest}" if rest else None
+
+    def named_before_people(match: re.Match) -> bool | str | None:
+        # "Acme leads": a company when typed with a capital (not as the first word), quoted or known to
+        # the database; "show me the interesting leads" names no company.
+        value = match.group("value")
+        if value in VOCABULARY:
+            return False
+        if not (value in state.capitalized or value in state.sources.known_companies or QUOTED in value):
+            return False
+        return company(match)
 
     def companies(match: re.Match, values: list[str] | None = None) -> bool | None:
         # "from Acme or Globex": any of them; places and companies together cannot be one condition.
@@ -1725,7 +1819,7 @@ def _rule_company(state: _State) -> None:
     )
     state.apply(
         r"(?:^| )(?P<value>\ue000\d+|[a-z][\w&.\-]*) (?=(?:leads|employees|staff|people|contacts)\b)",
-        lambda m: False if m.group("value") in VOCABULARY else company(m),
+        named_before_people,
     )
 
 

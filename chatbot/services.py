@@ -38,7 +38,13 @@ from leads.titles import TITLE_EQUIVALENTS, title_key
 from llm import client
 
 from .models import Conversation, Message, QuestionCounter
-from .offline import SourceNames, company_candidates, offline_plan, question_is_follow_up
+from .offline import (
+    SourceNames,
+    company_candidates,
+    named_company_candidates,
+    offline_plan,
+    question_is_follow_up,
+)
 from .plans import (
     DEFAULT_GROUP_LIMIT,
     GROUP_FIELDS,
@@ -230,7 +236,8 @@ def chat_plan(
 def source_names(question: str = "") -> SourceNames:
     """The worksheet and source file names in the database (names only), for matching "the March
     sheet" or "the trade show list". Both columns are indexed; at most MAX_SOURCE_NAMES of each. With
-    a question, also the companies with a join word it names (`joined_company_names`)."""
+    a question, also the companies with a join word it names (`joined_company_names`) and the one- and
+    two-word companies it names after "from", "at", … or before "leads" (`named_company_names`)."""
 
     def names(column: str) -> tuple[str, ...]:
         values = (
@@ -251,6 +258,7 @@ def source_names(question: str = "") -> SourceNames:
         files=names("source_file"),
         latest_file=latest.first() or "",
         companies=joined_company_names(question) if question else (),
+        known_companies=named_company_names(question) if question else (),
     )
 
 
@@ -261,7 +269,18 @@ def joined_company_names(question: str) -> tuple[str, ...]:
     index (NULLIF(LOWER(company), '')) with the spans as keys, none without a join word, so it is
     correct and cheap with any number of companies. For the offline parser only: lead data, never
     sent to the model."""
-    candidates = company_candidates(question, max_chars=MAX_SOURCE_NAME_CHARS)
+    return _existing_companies(company_candidates(question, max_chars=MAX_SOURCE_NAME_CHARS))
+
+
+def named_company_names(question: str) -> tuple[str, ...]:
+    """The one- and two-word spans after "from", "at", … or before "leads", "people", … that are
+    exactly a company of the database, lower-cased (`named_company_candidates`): "acme leads" is a
+    company, "the interesting leads" not. The same single indexed query as `joined_company_names`;
+    for the offline parser only."""
+    return _existing_companies(named_company_candidates(question, max_chars=MAX_SOURCE_NAME_CHARS))
+
+
+def _existing_companies(candidates: tuple[str, ...]) -> tuple[str, ...]:
     if not candidates:
         return ()
     keys = (

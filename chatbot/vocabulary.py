@@ -172,7 +172,7 @@ FILLER_WORDS = _word_set(
     """a an the me us we our i you your my do does did is are was were be been being there here any
     all of for to please can could would will should show list give get find display see tell what
     which who whom how many much count number numbers total leads lead contacts contact people persons
-    person records record entries entry ones one them those these they their it its in have has had
+    person records record entries entry rows row ones one them those these they their it its in have has had
     got having with and so far currently now just only also about database crm system exist exists
     existing altogether overall then ok okay same but as some every each whose where from at on by
     that this let know want need view pull up fetch search ever yet right added created new imported

@@ -7,18 +7,20 @@ sources, two counts in one question), eval_questions_fresh3.json (terse and chat
 shorthand, refusals, groups, comparisons; three batches) and eval_questions_fresh4.json (managers'
 reports, non-native English, company names with "&", "'" and commas, domains, phones, sorting, refusals)
 and eval_questions_fresh5.json (terse, chatty, managers, new hires, non-native; unknown filler words, unknown
-fields, negations), each batch before the round that fixed its
+fields, negations) and eval_questions_fresh6.json (a week's mix: plain counts and lists, follow-ups, groups,
+missing fields, messy typing, refusals), each batch before the round that fixed its
 misses, so their first-sight accuracy is the honest one. Each is reported on its
 own, and the offline parser must get at least 95 % of each right."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from chatbot.offline import SourceNames, offline_plan
+from chatbot.offline import SourceNames, named_company_candidates, offline_plan
 from chatbot.plans import ACTIONS, Clarification, Plan, plan_validate
 from chatbot.services import plan_run
 from leads.filters import CONDITION_FIELDS, DATE_OPS, TEXT_OPS
@@ -33,6 +35,7 @@ FRESH2_SET = json.loads((HERE / "eval_questions_fresh2.json").read_text(encoding
 FRESH3_SET = json.loads((HERE / "eval_questions_fresh3.json").read_text(encoding="utf-8"))
 FRESH4_SET = json.loads((HERE / "eval_questions_fresh4.json").read_text(encoding="utf-8"))
 FRESH5_SET = json.loads((HERE / "eval_questions_fresh5.json").read_text(encoding="utf-8"))
+FRESH6_SET = json.loads((HERE / "eval_questions_fresh6.json").read_text(encoding="utf-8"))
 SETS = {
     "eval_questions.json": EVAL_SET,
     "eval_questions_new.json": NEW_SET,
@@ -41,6 +44,7 @@ SETS = {
     "eval_questions_fresh3.json": FRESH3_SET,
     "eval_questions_fresh4.json": FRESH4_SET,
     "eval_questions_fresh5.json": FRESH5_SET,
+    "eval_questions_fresh6.json": FRESH6_SET,
 }
 EVERYTHING = [item for items in SETS.values() for item in items]
 REQUIRED_ACCURACY = 0.95
@@ -50,6 +54,15 @@ SOURCES = SourceNames(
     files=tuple(dict.fromkeys(row[8] for row in LEAD_SET)),
     latest_file=max(LEAD_SET, key=lambda row: row[9])[8],
 )
+
+
+# The companies of the fixed lead set, as source_names looks up the ones a question names.
+COMPANIES = frozenset(row[3].lower() for row in LEAD_SET if row[3])
+
+
+def sources_for(question: str) -> SourceNames:
+    named = named_company_candidates(question)
+    return replace(SOURCES, known_companies=tuple(name for name in named if name in COMPANIES))
 
 
 def expected_plan(item: dict) -> Plan | None:
@@ -64,9 +77,11 @@ def offline_answer(item: dict) -> Plan | Clarification:
     """What the offline parser makes of the item, after asking its previous questions in order."""
     previous = None
     for question in item.get("previous", []):
-        outcome = offline_plan(question, previous=previous, today=TODAY, sources=SOURCES)
+        outcome = offline_plan(question, previous=previous, today=TODAY, sources=sources_for(question))
         previous = outcome if isinstance(outcome, Plan) else previous
-    return offline_plan(item["question"], previous=previous, today=TODAY, sources=SOURCES)
+    return offline_plan(
+        item["question"], previous=previous, today=TODAY, sources=sources_for(item["question"])
+    )
 
 
 def comparable(plan: Plan) -> dict:
@@ -125,6 +140,10 @@ def test_eval_sets_cover_every_action_field_and_operator():
         assert sum(1 for item in FRESH5_SET if tag in item["tags"]) >= 3, tag
     for tag in ("refuse", "off-topic", "injection", "negation", "fresh-question", "filler"):
         assert sum(1 for item in FRESH5_SET if tag in item["tags"]) >= 1, tag
+    assert len(FRESH6_SET) >= 70
+    for tag in ("plain", "follow-up", "fresh-question", "group", "count-each", "missing", "domain", "messy"):
+        assert sum(1 for item in FRESH6_SET if tag in item["tags"]) >= 2, tag
+    assert sum(1 for item in FRESH6_SET if item.get("clarification")) >= 3
 
 
 @pytest.mark.parametrize("name", SETS)

@@ -4,6 +4,8 @@ day): shorthand, places without "in", weekdays and day ranges, "the oldest lead"
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from chatbot.offline import SourceNames, offline_plan
@@ -171,8 +173,11 @@ def test_a_department_before_people_is_a_title_word():
         Condition.any_of("title", "word", ["marketing", "sales"]),
         BERLIN,
     }
-    # A company before "people" is still the company.
-    assert plan_of("acme people").filters == (Condition("company_or_domain", "contains", "acme"),)
+    # A company before "people" is still the company (the database has it).
+    known = replace(SOURCES, known_companies=("acme",))
+    assert plan_of("acme people", sources=known).filters == (
+        Condition("company_or_domain", "contains", "acme"),
+    )
 
 
 def test_an_ampersand_joins_like_and():

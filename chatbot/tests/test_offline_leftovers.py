@@ -25,9 +25,15 @@ def parse(question: str, previous: str | None = None) -> Plan | Clarification:
         ("so, umm, how many people from Globex did we meet basically", ("umm", "meet", "basically"), "count"),
         ("list every CEO ever, thanks mate", ("mate",), "list the first 10 · title has the word 'ceo'"),
         ("folks without a phone number", ("folks",), "list the first 10 · phone is empty"),
-        # "ring" was spell-corrected to a keyword no rule used: the word as typed is what is ignored.
-        ("anyone with a US number we could ring", ("ring",), "phone starts with '+1'"),
+        # "ring" is no longer "corrected" to "during" (two letters more): the typed word is ignored.
+        ("anyone with a US number we'd like to ring", ("ring",), "phone starts with '+1'"),
         ("for my weekly report: leads added this week by source file", ("weekly",), "count per source file"),
+        # A place or company that ran on into words no name has ends where they start.
+        (
+            "my boss wants the CTO count for Berlin asap",
+            ("boss", "wants", "asap"),
+            "remarks contains 'berlin'",
+        ),
     ],
 )
 def test_words_that_cannot_change_the_meaning_are_ignored_and_shown(question, ignored, described):
@@ -63,7 +69,7 @@ def test_a_follow_up_with_an_ignored_word_still_refines_the_previous_plan():
         "how many CTOs in Berlin, not Munich",  # a negation
         "how many leads did we close last quarter",  # a field leads do not have
         "what's the weather like in Munich today",  # only a place and a date: not about leads
-        "my boss wants the CTO count for Berlin asap",  # a value that ran on into an unknown word
+        "my boss wants the CTO count for Berlin ASAP",  # a value that ran on into a capitalized word
         "what about umbrella?",  # a follow-up's new value is never ignored (asked without a previous)
     ],
 )

@@ -33,6 +33,7 @@ from .standardize import (
     batch_column_roles,
     column_roles_from_record,
     deepseek_standardize,
+    mark_section_headings,
     row_is_doubtful,
     sheet_column_roles,
     standardize_here,
@@ -222,4 +223,4 @@ def columns_standardize(
         completions.append(completion)
         for index, lead in zip(doubtful, answered, strict=True):
             leads[index] = lead
-    return leads
+    return mark_section_headings(rows, leads)

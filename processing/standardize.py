@@ -63,6 +63,8 @@ PLACEHOLDERS = frozenset({
     "undefined", "(blank)", "(empty)", "#value!", "#ref!", "k.a.", "k. a.",
     # What Outlook writes into fields nobody filled in: an empty date, an unspecified gender.
     "0.0.00", "0/0/00", "00.00.0000", "keine angabe", "not specified", "unspecified",
+    # An empty picklist, as vtiger and other CRMs write it.
+    "--none--", "-none-", "(none)", "<none>", "[none]", "--select--", "-- select --", "- select -",
 })
 # fmt: on
 # In a name column these are names ("Nil", "Nan", "Na"), so only the unmistakable placeholders go.
@@ -98,6 +100,8 @@ HEADER_SYNONYMS: dict[Role, tuple[str, ...]] = {
         "nombre de pila", "primer nombre",
         "nome proprio", "nome di battesimo", "given",
         "voornaam", "roepnaam",
+        "imię", "imie", "jméno", "křestní jméno", "adı", "isim", "fornavn", "förnamn", "etunimi",
+        "primeiro nome", "名", "名字", "이름",
     ),
     Role.LAST_NAME: (
         "last name", "lastname", "last", "surname", "family name", "lname",
@@ -106,6 +110,8 @@ HEADER_SYNONYMS: dict[Role, tuple[str, ...]] = {
         "apellido", "apellidos", "primer apellido",
         "cognome", "family",
         "achternaam", "familienaam",
+        "nazwisko", "příjmení", "soyad", "soyadı", "soyisim", "efternavn", "etternavn", "efternamn",
+        "sukunimi", "sobrenome", "último nome", "姓", "苗字", "姓氏", "성",
     ),
     Role.FULL_NAME: (
         "full name", "fullname", "contact", "contact name", "contact person", "lead name", "person",
@@ -118,6 +124,10 @@ HEADER_SYNONYMS: dict[Role, tuple[str, ...]] = {
         "cognome nome", "apellidos y nombre", "apellidos nombre", "nachname vorname", "name vorname",
         "surname forename", "last name first name", "lastname firstname",
         "volledige naam", "contactpersoon",
+        "imię i nazwisko", "osoba kontaktowa", "jméno a příjmení", "celé jméno", "kontaktní osoba",
+        "ad soyad", "adı soyadı", "ad soyadı", "yetkili", "yetkili kişi", "fullt navn", "fullständigt namn",
+        "kontaktperson namn", "koko nimi", "yhteyshenkilö", "nome completo do contato", "pessoa de contato",
+        "氏名", "お名前", "名前", "担当者", "担当者名", "フルネーム", "姓名", "联系人", "聯絡人", "성명", "담당자",
         # An address book's own rendering of the name (vCard FN, Thunderbird): said once when it only
         # repeats the explicit names.
         "display name", "formatted name",
@@ -131,6 +141,9 @@ HEADER_SYNONYMS: dict[Role, tuple[str, ...]] = {
         "cargo", "puesto", "función", "título", "ocupación",
         "ruolo", "qualifica", "posizione", "mansione", "titolo", "funzione",
         "functie", "functietitel", "beroep",
+        "stanowisko", "pozice", "funkce", "unvan", "görev", "ünvan", "stilling", "befattning", "titel",
+        "tehtävä", "titteli", "ammatti", "função", "役職", "肩書", "肩書き", "职位", "职务", "頭銜", "職位",
+        "头衔", "직함", "직위", "직책",
     ),
     Role.COMPANY: (
         "company", "company name", "organization", "organisation", "organization name",
@@ -142,6 +155,10 @@ HEADER_SYNONYMS: dict[Role, tuple[str, ...]] = {
         "empresa", "compañía", "nombre de la empresa", "organización",
         "azienda", "società", "ditta", "impresa", "ragione sociale", "organizzazione",
         "bedrijf", "bedrijfsnaam", "organisatie", "werkgever",
+        "nazwa firmy", "przedsiębiorstwo", "společnost", "název firmy", "şirket", "şirket adı", "firma adı",
+        "kurum", "virksomhed", "företag", "bolag", "selskap", "yritys", "organização", "nome da empresa",
+        "会社名", "会社", "企業名", "勤務先", "法人名", "公司", "公司名称", "单位", "工作单位", "公司名稱", "회사",
+        "회사명",
     ),
     Role.EMAIL: (
         "email", "e-mail", "email address", "e-mail address", "mail", "mail address",
@@ -150,6 +167,9 @@ HEADER_SYNONYMS: dict[Role, tuple[str, ...]] = {
         "correo", "correo electrónico", "email de contacto", "dirección de correo",
         "posta elettronica", "indirizzo email", "indirizzo e-mail", "emails", "email addresses",
         "e-mailadres", "emailadres",
+        "adres e-mail", "adres email", "e-mailová adresa", "e-posta", "eposta", "e-posta adresi", "e-post",
+        "epost", "e-postadress", "sähköposti", "endereço de e-mail", "メールアドレス", "メール", "eメール",
+        "邮箱", "电子邮件", "电子邮箱", "郵箱", "電子郵件", "이메일", "전자우편",
     ),
     Role.PHONE: (
         "phone", "telephone", "tel", "tel.", "mobile", "cell", "cellphone", "cell phone", "phone number",
@@ -163,6 +183,11 @@ HEADER_SYNONYMS: dict[Role, tuple[str, ...]] = {
         "teléfono", "móvil", "celular", "teléfono móvil", "teléfono fijo", "número de teléfono",
         "telefono", "cellulare", "telefono cellulare", "numero di telefono", "telefono fisso",
         "telefoon", "telefoonnummer", "mobiel", "mobiel nummer", "mobiele telefoon", "vaste telefoon",
+        "telefon komórkowy", "komórka", "numer telefonu", "telefon stacjonarny", "mobilní telefon",
+        "telefonní číslo", "cep telefonu", "telefon numarası", "iş telefonu", "telefonnummer mobil",
+        "mobiltelefon", "puhelin", "puhelinnumero", "matkapuhelin", "telefone", "telemóvel", "telefone celular",
+        "電話番号", "電話", "携帯電話", "携帯", "携帯番号", "手机", "手机号", "手机号码", "手機", "电话", "电话号码",
+        "座机", "办公电话", "联系电话", "휴대폰", "휴대전화", "전화", "전화번호",
     ),
     Role.NOTES: (
         "notes", "note", "comments", "comment", "remarks", "remark", "memo", "description",
@@ -172,6 +197,8 @@ HEADER_SYNONYMS: dict[Role, tuple[str, ...]] = {
         "notas", "nota", "observaciones", "observación", "comentarios", "comentario",
         "osservazioni", "commenti", "commento", "annotazioni",
         "opmerkingen", "opmerking", "notities", "notitie",
+        "uwagi", "notatki", "poznámka", "poznámky", "notlar", "açıklama", "anteckningar", "bemærkninger",
+        "merknader", "huomautukset", "lisätiedot", "observações", "備考", "メモ", "备注", "메모", "비고",
     ),
     Role.SALUTATION: (
         "salutation", "honorific", "prefix", "mr/ms", "mr/mrs", "mr/mrs/ms",
@@ -209,9 +236,61 @@ EMAIL_HEADER_WORDS = frozenset({"email", "mail", "courriel", "correo"})
 PHONE_HEADER_WORDS = frozenset(
     {
         "phone", "telephone", "tel", "mobile", "cell", "cellphone", "telefon", "telefono", "handy",
-        "mobil", "movil", "cellulare", "portable", "celular", "telefoon", "mobiel",
+        "mobil", "movil", "cellulare", "portable", "celular", "telefoon", "mobiel", "telefone", "puhelin",
     }
 )
+
+# Where a row says its country: a country column's value (a name in one of our users' languages, or
+# an ISO code), the email's country domain, the company's legal form (its home country first). A
+# national number valid neither here nor in the sheet's country is read as that country's.
+COUNTRY_HEADER_WORDS = frozenset(
+    {"country", "land", "pays", "pais", "paese", "nazione", "ulke", "kraj", "zeme", "maa", "countrycode"}
+)
+_COUNTRY_NAMES_TEXT = """
+US: united states|usa|u.s.a.|u.s.|united states of america|vereinigte staaten|etats-unis|estados unidos|stati uniti
+GB: united kingdom|uk|great britain|england|scotland|wales|grossbritannien|vereinigtes konigreich|royaume-uni|reino unido|regno unito
+CA: canada|kanada   AU: australia|australien|australie   NZ: new zealand|neuseeland   IE: ireland|irland|irlande|eire
+DE: germany|deutschland|allemagne|alemania|germania|duitsland|niemcy|nemecko|almanya|tyskland|saksa|alemanha
+AT: austria|osterreich|autriche|oostenrijk|rakousko   CH: switzerland|schweiz|suisse|svizzera|suiza|zwitserland
+FR: france|frankreich|francia|frankrijk|francja|francie|fransa|frankrike|ranska|franca
+ES: spain|spanien|espagne|espana|spagna|spanje|hiszpania|spanelsko|ispanya|espanha
+IT: italy|italien|italie|italia|itali|wlochy|italie|italya   PT: portugal|portugalia|portekiz|portogallo
+NL: netherlands|the netherlands|holland|niederlande|pays-bas|paises bajos|paesi bassi|nederland|holandia
+BE: belgium|belgien|belgique|belgica|belgio|belgie   LU: luxembourg|luxemburg|lussemburgo
+DK: denmark|danmark|danemark|dinamarca|danimarca|denemarken|dania|tanska
+NO: norway|norge|noreg|norwegen|norvege|noruega|norvegia|noorwegen|norwegia|norja
+SE: sweden|sverige|schweden|suede|suecia|svezia|zweden|szwecja|ruotsi   FI: finland|suomi|finnland|finlande|finlandia
+IS: iceland|island   PL: poland|polska|polen|pologne|polonia|polsko|polonya
+CZ: czech republic|czechia|cesko|ceska republika|tschechien|republique tcheque|chequia   SK: slovakia|slovensko|slowakei
+HU: hungary|magyarorszag|ungarn|hongrie   RO: romania|rumanien|roumanie   GR: greece|griechenland|grece|ellada
+TR: turkey|turkiye|turkei|turquie|turquia|turchia   BG: bulgaria|bulgarien   HR: croatia|hrvatska|kroatien
+SI: slovenia|slovenija|slowenien   RS: serbia|srbija|serbien   UA: ukraine|ukraina   RU: russia|rossiya|russland|russie
+EE: estonia|eesti|estland   LV: latvia|latvija|lettland   LT: lithuania|lietuva|litauen
+MX: mexico|mejico|mexiko   BR: brazil|brasil|brasilien|bresil   AR: argentina|argentinien   CL: chile
+CO: colombia|kolumbien   PE: peru   JP: japan|nippon|nihon|japon|giappone|日本   CN: china|chine|cina|中国
+KR: south korea|korea|republic of korea|sudkorea|coree du sud|한국|대한민국   IN: india|indien|inde   SG: singapore|singapur
+AE: united arab emirates|uae|vereinigte arabische emirate|emirats arabes unis   IL: israel   ZA: south africa|sudafrika
+NG: nigeria   EG: egypt|agypten|egypte   MA: morocco|marokko|maroc   SA: saudi arabia|saudi-arabien
+"""
+COUNTRY_NAMES = {
+    name.strip(): code
+    for line in _COUNTRY_NAMES_TEXT.split("\n")
+    for part in re.split(r"\s{3,}", line.strip())
+    if part
+    for code, _colon, names in [part.partition(": ")]
+    for name in names.split("|")
+}
+# Legal forms and their home country, as written (Czech "a.s." is not Norwegian "AS"), then without dots
+# and case. One country each: a form used in many (S.A., N.V., d.o.o.) says nothing, and trying more
+# countries costs a phone parse each for every number valid nowhere.
+LEGAL_FORM_COUNTRIES_AS_WRITTEN = {"a.s.": "CZ", "A/S": "DK"}
+LEGAL_FORM_COUNTRIES = {
+    "gmbh": "DE", "ag": "DE", "kg": "DE", "ug": "DE", "ohg": "DE", "gbr": "DE",
+    "sarl": "FR", "sas": "FR", "sasu": "FR", "eurl": "FR", "sl": "ES", "slu": "ES",
+    "srl": "IT", "spa": "IT", "bv": "NL", "ab": "SE", "as": "NO", "asa": "NO", "aps": "DK", "oy": "FI",
+    "oyj": "FI", "spzoo": "PL", "sro": "CZ", "aş": "TR", "kft": "HU", "zrt": "HU", "oü": "EE", "lda": "PT",
+    "ltda": "BR", "kk": "JP", "pvtltd": "IN", "pteltd": "SG", "sdnbhd": "MY", "ptyltd": "AU",
+}
 
 # fmt: on
 
@@ -299,15 +378,23 @@ _PERSON_WORDS = frozenset(
 # fmt: off
 LABEL_WORDS = {
     "work": ("work", "business", "office", "geschaftlich", "dienstlich", "buro", "travail", "professionnel",
-             "trabajo", "oficina", "lavoro", "ufficio", "company", "corporate", "werk", "zakelijk"),
+             "trabajo", "oficina", "lavoro", "ufficio", "company", "corporate", "werk", "zakelijk",
+             "is", "isyeri", "arbeid", "arbete", "jobb", "sluzbowy", "praca", "pracovni", "trabalho", "comercial",
+             "tyo", "座机", "办公电话"),
     "mobile": ("mobile", "cell", "cellphone", "mobil", "handy", "portable", "movil", "cellulare", "celular",
-               "mobiel"),
-    "home": ("home", "private", "privat", "personal", "domicile", "casa", "particulier", "personnel", "prive"),
+               "mobiel", "komorkowy", "komorka", "mobilni", "matkapuhelin", "cep",
+               "携帯電話", "携帯", "手机", "手机号", "手机号码", "手機", "휴대폰", "휴대전화", "telemovel", "携帯"),
+    "home": ("home", "private", "privat", "personal", "domicile", "casa", "particulier", "personnel", "prive",
+             "ev", "hjem", "hem", "domowy", "domaci", "residencial", "koti"),
     "other": ("other", "alt", "alternative", "secondary", "sonstige", "weitere", "weiteres", "weiterer",
               "autre", "otro", "altro", "pager", "assistant", "assistent", "assistentin"),
 }
 # fmt: on
-LABEL_RANK = {"work": 0, "": 1, "mobile": 2, "home": 3, "other": 4}
+LABEL_RANK = {"primary": -1, "work": 0, "": 1, "mobile": 2, "home": 3, "other": 4}
+# A column that names the kind of phone the contact prefers (Yahoo's "Primary": Mobile): that one first.
+PRIMARY_KIND_KEYS = frozenset(
+    {"primary", "primaryphone", "primaryphonetype", "preferred", "preferredphone", "preferredphonetype"}
+)
 _LABEL_OF_WORD = {word: label for label, words in LABEL_WORDS.items() for word in words}
 # Leading words of internal column names that say nothing about the role ("n_given", "contact_phone").
 _PREFIX_WORDS = frozenset(
@@ -329,6 +416,16 @@ _PREFIX_WORDS = frozenset(
         "main",
         "default",
         "my",
+        # Whose the column is, on event and form exports: "Attendee Name", "Participant Email".
+        "attendee",
+        "participant",
+        "delegate",
+        "visitor",
+        "guest",
+        "registrant",
+        "member",
+        "subscriber",
+        "teilnehmer",
     }
 )
 _NOISE_WORDS = frozenset({"value", "primary", "main", "default"})
@@ -360,6 +457,10 @@ NOT_LEAD_PERSON_WORDS = frozenset(
         "vendedor",
         "venditore",
         "manager",
+        "opiekun",
+        "ansvarig",
+        "sorumlu",
+        "担当営業",
     }
 )
 # Abbreviations of internal column names ("acct_name", "cust_email").
@@ -398,6 +499,9 @@ SURNAME_FIRST_HEADER_KEYS = frozenset(
     }
 )
 _CODE_RE = re.compile(r"[A-Z]{2,3}")
+_HEADER_ASIDE_RE = re.compile(r"\s*\([^()]*\)\s*")
+_CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+_HAN_OR_HANGUL_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]+")
 _NAME_ASIDE_RE = re.compile(r"\s*(?:\([^()]*\)|\[[^\[\]]*\]|\"[^\"]*\"|“[^“”]*”)\s*")
 # Header words of a Spanish or Portuguese sheet, where a full name ends in two surnames.
 _TWO_SURNAME_HEADER_WORDS = frozenset(
@@ -457,6 +561,10 @@ _DATE_RE = re.compile(r"^\d{1,4}[./-]\d{1,2}[./-]\d{1,4}(?:[ T]\d{1,2}:\d{2}(?::
 _IPV4_RE = re.compile(r"^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$")
 _PLAIN_NUMBER_RE = re.compile(r"^(?:\d{1,3}(?:[.,' ]\d{3})+(?:[.,]\d+)?|\d+[.,]\d{1,2})$")
 _EMAIL_SHAPE_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Emails and phone numbers written inside a note ("Work: jh@hill.example, office 020 7946 0123"), with
+# the word before each, which says its kind.
+_NOTE_EMAIL_RE = re.compile(r"(\w*)[\s:]*\b([\w.+'-]+@[\w-]+(?:\.[\w-]+)+)")
+_NOTE_PHONE_RE = re.compile(r"(\w*)[\s:]*(?<![\w+])(\+?\(?\d[\d\s().\-/]{6,}\d)")
 _LIST_CHUNK_SPLIT_RE = re.compile(r"\s*:::\s*|[;,]")
 # "value (label)": a label of letters after the value, in brackets.
 _LABELLED_ITEM_RE = re.compile(r"^(.*?\S)\s*\(([^\W\d_][^()]*)\)$")
@@ -776,16 +884,18 @@ def _is_valid_phone(text: str, region: str) -> bool:
 
 
 def _numbers_country(values: Iterable[str], region: str) -> str:
-    """The country that two thirds of the numbers written with a country code belong to, when it is
-    not ``region``: the sheet's numbers without one ("040 …" beside "+49 …") are that country's too."""
+    """The country that two thirds of the numbers written with a country code belong to (the main
+    country of their calling code), when it is not ``region``: the sheet's numbers without one ("040 …" beside "+49 …") are that country's too."""
     countries: dict[str, int] = {}
     for value in values:
         for _label, item in _phone_items(value):
             main, _extension = _split_extension(item)
             if not main.startswith(("+", "00")) or not _looks_like_phone(item):
                 continue
-            parsed, valid, country = _phone_details(main, region)
+            parsed, valid, _country = _phone_details(main, region)
             if valid and parsed is not None:
+                # Counted by calling code: +44 7911 … is Guernsey's as much as Britain's, +1 … Canada's.
+                country = phonenumbers.region_code_for_country_code(parsed.country_code)
                 countries[country] = countries.get(country, 0) + 1
     if not countries:
         return ""
@@ -923,6 +1033,7 @@ class ColumnRole:
 
 
 _EXTENSION_WORDS = frozenset({"ext", "extension"})
+_NUMBER_WORDS = frozenset({"number", "no", "nr", "num", "nummer", "numero"})
 
 
 def _extension_base(header: str) -> str:
@@ -969,6 +1080,23 @@ def _header_role(header: str) -> tuple[Role | None, str]:
         role = _HEADER_ROLES.get(_words_key(candidate))
         if role is not None:
             return role, "header synonym"
+    # "Name (Adressattyp natürl. Person)" (DATEV): what the brackets after a header say qualifies it
+    # (Dynamics' "(Do Not Modify) Contact" is the record's id, not a contact).
+    if (
+        "(" in header
+        and not header.lstrip().startswith("(")
+        and (bare := _HEADER_ASIDE_RE.sub(" ", header).strip())
+        and bare != header
+    ):
+        return _header_role(bare)
+    # "Work number", "Home No.", "Mobile nr" (Freshsales, Outlook.com): a kind of contact and a number.
+    if (
+        len(core) == 2
+        and core[1] in _NUMBER_WORDS
+        and _LABEL_OF_WORD.get(core[0]) in ("work", "mobile", "home", "other")
+        and core[0] not in ("company", "corporate")
+    ):
+        return Role.PHONE, "header synonym"
     word_set = set(words)
     if word_set & EMAIL_HEADER_WORDS or "email" in _words_key(words):
         return Role.EMAIL, "header keyword"
@@ -1117,7 +1245,7 @@ def sheet_column_roles(headers: Iterable[str], sample_rows: Iterable[Mapping[str
     # their own, whatever their values look like (_standardize_row joins a legal form on).
     name_lines = (
         {header for header in headers if _name_line_number(header) > 1}
-        if any(_name_line_number(header) == 1 for header in headers)
+        if any(_is_first_name_line(header) for header in headers)
         else set()
     )
     for header in headers:
@@ -1445,6 +1573,80 @@ def _choose(candidates: list[_Candidate], remarks: list[_Cell]) -> _Candidate | 
     return chosen
 
 
+def _preferred_kind(cells: Mapping[str, object]) -> str:
+    """The kind of phone a column says the contact prefers (Yahoo's "Primary": Mobile), or ""."""
+    for header, value in cells.items():
+        if _header_key(_as_text(header)) in PRIMARY_KIND_KEYS and (
+            label := _header_label(_header_words(_as_text(value)))
+        ):
+            return label
+    return ""
+
+
+@functools.lru_cache(maxsize=4096, typed=True)
+def _is_country_header(header: str) -> bool:
+    words = _header_words(_as_text(header))
+    return bool(set(words) & COUNTRY_HEADER_WORDS) or _words_key(words) in COUNTRY_HEADER_WORDS
+
+
+@_value_cache(maxsize=4096)
+def _country_code(value: str) -> str:
+    """ "Norge", "Deutschland", "United States", "DE", "uk" → ISO code; "" when not a country we know."""
+    text = _strip_accents(value.strip()).lower()
+    if len(text) == 2 and text.isalpha():
+        code = "GB" if text == "uk" else text.upper()
+        return code if code in phonenumbers.SUPPORTED_REGIONS else ""
+    return COUNTRY_NAMES.get(text, "")
+
+
+@_value_cache(maxsize=4096)
+def _legal_form_country(company: str) -> str:
+    """The home country of the legal form ``company`` ends with ("Schulz IT GmbH" → DE), or ""."""
+    words = company.replace(",", " ").split()
+    if words and words[-1] in LEGAL_FORM_COUNTRIES_AS_WRITTEN:
+        return LEGAL_FORM_COUNTRIES_AS_WRITTEN[words[-1]]
+    for size in (3, 2, 1):
+        tail = "".join(words[-size:]).replace(".", "").lower() if len(words) >= size else ""
+        if tail in LEGAL_FORM_COUNTRIES:
+            return LEGAL_FORM_COUNTRIES[tail]
+    return ""
+
+
+def _row_country(
+    text: str, cells: Mapping[str, object], lead: dict[str, str], roles: dict[str, ColumnRole], region: str
+) -> str:
+    """The country a national number is valid in by what the row says of its country (a country
+    column, else the email's country domain, else the home country of the company's legal form), or ""."""
+    main = _split_extension(text)[0].strip()
+    if main.startswith(("+", "00")):
+        return ""
+    countries = [
+        code
+        for header, value in cells.items()
+        if _is_country_header(header) and (code := _country_code(_as_text(value)))
+    ][:1]
+    domain = lead["email"].rpartition(".")[2]
+    if not countries and len(domain) == 2 and (code := _country_code(domain)):
+        countries = [code]
+    if not countries and (code := _legal_form_country(lead["company"])):
+        countries = [code]
+    return next((code for code in countries if code != region and _is_valid_phone(main, code)), "")
+
+
+def _noted(
+    notes: list[_Cell], pattern: re.Pattern, is_valid: Callable[[str], bool], country: str = ""
+) -> _Candidate | None:
+    """The best valid email or phone written in the row's notes, ranked by the word before it
+    ("office", "mobile", "private"), then by place; None when there is none."""
+    found = [
+        _Candidate(cell, text, True, 3, _header_label((word.lower(),)), (), _same_email, country)
+        for cell in notes
+        for word, text in pattern.findall(cell.value)
+        if is_valid(text)
+    ]
+    return min(found, key=_Candidate.rank) if found else None
+
+
 @_value_cache(maxsize=8192)
 def _split_full_name(text: str) -> tuple[str, str, bool]:
     """First and last name from a full name, and whether a title or suffix had to be left out.
@@ -1459,6 +1661,15 @@ def _split_full_name(text: str) -> tuple[str, str, bool]:
         dropped = True
     if not words:
         return text, "", False
+    # Chinese, Japanese and Korean names are written family name first ("山田　花子"); written without a
+    # space, a name of two or three Han characters or Hangul syllables has a one-character family name
+    # ("李娜", "김민준"). Longer ones, or with kana, cannot be told apart: the whole is the last name.
+    if len(words) == 2 and _CJK_RE.search(bare):
+        return words[1], words[0], dropped
+    if len(words) == 1 and _CJK_RE.search(bare):
+        if 2 <= len(words[0]) <= 3 and _HAN_OR_HANGUL_RE.fullmatch(words[0]):
+            return words[0][1:], words[0][0], dropped
+        return "", words[0], dropped
     name = HumanName(" ".join(words))
     first = " ".join(part for part in (name.first, name.middle) if part)
     last = name.last
@@ -1524,6 +1735,16 @@ def _name_line_number(header: str) -> int:
 
 
 @functools.lru_cache(maxsize=4096, typed=True)
+def _is_first_name_line(header: str) -> bool:
+    """ "Name 1", or a bare "Name" that a "Name 2" continues (Business Central, NAV)."""
+    return _name_line_number(header) == 1 or "".join(_header_words(_as_text(header))) in (
+        "name",
+        "naam",
+        "nom",
+    )
+
+
+@functools.lru_cache(maxsize=4096, typed=True)
 def _header_text(header: str) -> str:
     """A header as a remark's label ("" when it has none); cached, it is asked for every cell."""
     return _single_line(_as_text(header))
@@ -1565,6 +1786,7 @@ def _standardize_row(row: SourceRow, roles: dict[str, ColumnRole], region: str) 
         for header, value in row.cells.items()
         if _is_kind_header(header)
     }
+    notes: list[_Cell] = []  # notes cells: emails and phones written in them stand in for missing ones
 
     for index, (header, raw_value) in enumerate(row.cells.items()):
         header_text = _header_text(header) or f"Column {index + 1}"
@@ -1632,6 +1854,7 @@ def _standardize_row(row: SourceRow, roles: dict[str, ColumnRole], region: str) 
             name_lines.append(cell)
         elif role is Role.NOTES:
             remarks.append(cell)
+            notes.append(cell)
         else:
             # Salutations and unknown columns alike: nothing is lost, the header says what it was. A
             # value on several lines ("Ring 22" / "Celle") stays one "Header: value" line.
@@ -1641,7 +1864,7 @@ def _standardize_row(row: SourceRow, roles: dict[str, ColumnRole], region: str) 
         # "Hanse Kontor Logistik" + "GmbH & Co. KG": a second line that finishes the organisation's
         # name with its legal form belongs to it; any other ("Niederlassung Bremen") is a remark.
         first_line = next(
-            (line for line in (*single[Role.COMPANY], *full_names) if _name_line_number(line.header) == 1),
+            (line for line in (*single[Role.COMPANY], *full_names) if _is_first_name_line(line.header)),
             None,
         )
         if (
@@ -1679,10 +1902,28 @@ def _standardize_row(row: SourceRow, roles: dict[str, ColumnRole], region: str) 
     # A display name that only repeats the explicit names, middle names included, is said once.
     middle_names = " ".join(cell.value for cell in middles)
 
+    if len(phones) > 1 and (preferred := _preferred_kind(row.cells)):
+        for candidate in phones:
+            if candidate.label == preferred and candidate.tier < 2:
+                candidate.label = "primary"
     email = _choose([c for c in emails if c.text], remarks)
     lead["email"] = email.text if email else ""
+    if notes and not email:
+        # The note itself stays in remarks, whole; its best address only fills the empty field.
+        found = _noted(notes, _NOTE_EMAIL_RE, _is_email)
+        lead["email"] = found.text if found else ""
     phone = _choose([c for c in phones if c.text], remarks)
+    if notes and not phone:
+        phone = _noted(notes, _NOTE_PHONE_RE, phone_ok, country)
     lead["phone"] = _phone_in_country(phone.text, region, phone.country) if phone else ""
+    if (
+        phone
+        and not phone_ok(phone.text)
+        and (hinted := _row_country(phone.text, row.cells, lead, roles, region))
+    ):
+        # "22 55 50 12" with "Land: Norge", "0171 5550123" of a GmbH: that country's number.
+        main, extension = _split_extension(phone.text)
+        lead["phone"] = _phone_e164(main, hinted) + (f" ext. {extension}" if extension else "")
     for cell in extensions:
         # "Phone" + "Phone Ext": the extension belongs to the number of the column it is named after.
         if (
@@ -1722,6 +1963,8 @@ def _standardize_row(row: SourceRow, roles: dict[str, ColumnRole], region: str) 
             not lost_parts
             and _header_key(cell.header) in SURNAME_FIRST_HEADER_KEYS
             and len(bare.split()) == 2
+            # "Müller, Hans" says its order itself: nameparser has read it.
+            and "," not in bare
         ):
             last, first = bare.split()
         elif column is not None and column.two_surnames and (split := _split_two_surnames(name)):
@@ -1786,7 +2029,6 @@ def offline_standardize(
         if not (overrides and sheet in overrides) and _is_own_export(sheet_rows)
     }
     instructions = {sheet for sheet in rows_by_sheet if is_instructions_sheet(sheet)}
-    headings = {id(row) for sheet_rows in rows_by_sheet.values() for row in _section_headings(sheet_rows)}
     leads = []
     for row in rows:
         if row.worksheet in own_exports:
@@ -1795,9 +2037,22 @@ def offline_standardize(
         lead = _standardize_row(row, roles_by_sheet[row.worksheet], region)
         if row.worksheet in instructions:
             lead["skipReason"] = SKIP_INSTRUCTIONS
-        elif id(row) in headings:
-            lead["skipReason"] = SKIP_SECTION
         leads.append(lead)
+    return mark_section_headings(rows, leads)
+
+
+def mark_section_headings(rows: Sequence[SourceRow], leads: list) -> list:
+    """Every standardizer's leads (offline, DeepSeek rows and column mode): a batch row that is a
+    section heading of its sheet gets ``"skipReason": SKIP_SECTION``, which validate_lead honours for a
+    row of one cell. Judged over the batch, since one row alone cannot tell a heading from a name."""
+    by_sheet: dict[str, list[SourceRow]] = {}
+    for row in rows:
+        by_sheet.setdefault(row.worksheet, []).append(row)
+    headings = {id(row) for sheet_rows in by_sheet.values() for row in _section_headings(sheet_rows)}
+    if headings:
+        for row, lead in zip(rows, leads, strict=True):
+            if id(row) in headings and isinstance(lead, dict) and not lead.get("skipReason"):
+                lead["skipReason"] = SKIP_SECTION
     return leads
 
 
@@ -2286,7 +2541,7 @@ def deepseek_standardize(
         row_roles = roles[row.worksheet]
         sent, kept = split_row_cells(row, row_roles)
         leads.append(merge_answer(answer, sent, standardize_kept_back(row, kept, row_roles)))
-    return leads, completion
+    return mark_section_headings(rows, leads), completion
 
 
 def standardize_here(row: SourceRow, roles: Mapping[str, ColumnRole], transforms: Mapping[str, str]) -> dict:

@@ -106,6 +106,9 @@ def _kept(header: str, value: str, fields: dict[str, str]) -> bool:
     values = [fields[name].casefold() for name in SCORED_FIELDS if fields[name]]
     if text in values:
         return True
+    # A Chinese or Korean name written without a space ("李娜"), split into family and given name.
+    if text.replace(" ", "") == (fields["last_name"] + fields["first_name"]).casefold():
+        return True
     # A full name split into first and last ("Müller, Hans"), a salutation dropped with a remark above,
     # a display name whose middle name is a remark of its own ("Additional Name: Luise").
     remarked = [line.partition(": ")[2].casefold() for line in fields["remarks"].splitlines()]

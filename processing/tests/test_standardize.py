@@ -98,7 +98,7 @@ def test_german_sheet_with_vorname_and_name() -> None:
         title="Einkaufsleiter",
         company="Müller & Söhne GmbH",
         email="j.mueller@mueller-soehne.de",
-        phone="030 1234567",
+        phone="+49301234567",  # not a number here: the .de address says whose it is
         remarks="Anrede: Herr\nHandy: 0171 2345678\nBemerkungen: Messe Köln 2024",
     )
 
@@ -188,7 +188,7 @@ def test_italian_sheet_like_the_latin1_sample() -> None:
         title="Responsabile acquisti",
         company="Rossi S.p.A.",
         email="giulia.rossi@rossi.it",
-        phone="02 1234 5678",
+        phone="+390212345678",  # the S.p.A. says Italy
     )
 
 
@@ -695,7 +695,7 @@ def test_a_repeated_value_is_checked_by_the_libraries_once(monkeypatch: pytest.M
         return real_validate(text, **kwargs)
 
     def counting_parse(text: str, region: str | None = None) -> object:
-        calls.append(text)
+        calls.append(f"{text} in {region}")  # a number is checked once per country it may be of
         return real_parse(text, region)
 
     monkeypatch.setattr(standardize, "validate_email", counting_validate)
@@ -714,6 +714,8 @@ def test_a_repeated_value_is_checked_by_the_libraries_once(monkeypatch: pytest.M
         validate_lead(row.cells, lead_dict)
     assert calls.count("jürgen@müller.de") == 1
     assert max(calls.count(text) for text in set(calls)) == 1, calls
+    # Here, then Germany: the .de address says where a number invalid here is from.
+    assert [call for call in calls if call.startswith("030")] == ["030 1234567 in US", "030 1234567 in DE"]
 
 
 def test_a_type_column_labels_the_value_next_to_it() -> None:
@@ -1190,3 +1192,233 @@ def test_a_number_valid_in_both_countries_is_the_sheets_when_written_its_way(set
     ]
     leads = standardized(rows)
     assert [lead.fields["phone"] for lead in leads] == ["+5521985550123", "+553135550188", "+13135550188"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        ["Imię", "Nazwisko", "Stanowisko", "Nazwa firmy", "Telefon komórkowy", "Uwagi"],
+        ["Jméno", "Příjmení", "Pozice", "Společnost", "Mobilní telefon", "Poznámka"],
+        ["Adı", "Soyadı", "Unvan", "Şirket", "Cep telefonu", "Notlar"],
+        ["Förnamn", "Efternamn", "Befattning", "Företag", "Mobiltelefon", "Anteckningar"],
+        ["Etunimi", "Sukunimi", "Tehtävä", "Yritys", "Matkapuhelin", "Huomautukset"],
+        ["Primeiro nome", "Sobrenome", "Função", "Organização", "Telemóvel", "Observações"],
+        ["名", "姓", "役職", "会社名", "携帯電話", "備考"],
+    ],
+)
+def test_headers_in_polish_czech_turkish_nordic_portuguese_and_japanese(headers) -> None:
+    found = roles_of(headers, [])
+    assert [found[header][0] for header in headers] == [
+        "firstName",
+        "lastName",
+        "title",
+        "company",
+        "phone",
+        "notes",
+    ]
+
+
+def test_a_kind_of_contact_and_a_number_is_a_phone_column(settings) -> None:
+    settings.DEFAULT_PHONE_REGION = "US"
+    assert roles_of(["Work number", "Mobile number", "Home No."], [])["Work number"] == (
+        "phone",
+        "header synonym",
+    )
+    assert roles_of(["Home No."], [])["Home No."][0] == "phone"
+    # A company's number is its registration, not a phone.
+    assert roles_of(["Company number"], [])["Company number"][0] == ""
+    [lead] = standardized([{"Work number": "512.555.0190 x12", "Mobile number": "+1 512 555 0178"}])
+    assert lead.fields["phone"] == "+15125550190 ext. 12"
+    assert lead.fields["remarks"] == "Mobile number: +1 512 555 0178"
+
+
+def test_whose_column_it_is_on_event_exports_says_nothing_of_its_role() -> None:
+    headers = ["Attendee Name", "Participant Email", "Delegate Company", "Registrant Phone"]
+    found = roles_of(headers, [])
+    assert [found[header][0] for header in headers] == ["fullName", "email", "company", "phone"]
+    [lead] = standardized([{"Attendee Name": "Van der Berg, Pieter", "Participant Email": "p@vdb.example"}])
+    assert (lead.fields["first_name"], lead.fields["last_name"]) == ("Pieter", "Van der Berg")
+
+
+def test_the_account_owner_in_another_language_is_not_the_lead() -> None:
+    rows = [
+        {"Firma": "Stolarnia Grześ", "Opiekun": "Piotr Lis"},
+        {"Firma": "Kowalski s.c.", "Opiekun": "Anna Nowak"},
+    ]
+    assert roles_of(["Firma", "Opiekun"], rows)["Opiekun"][0] == ""
+    assert [lead.fields["first_name"] for lead in standardized(rows)] == ["", ""]
+
+
+def test_chinese_japanese_and_korean_names_are_family_name_first() -> None:
+    rows = [{"氏名": "山田\u3000花子"}, {"氏名": "김 민준"}, {"氏名": "TANAKA\u3000Hiroshi"}]
+    assert [(lead.fields["first_name"], lead.fields["last_name"]) for lead in standardized(rows)] == [
+        ("花子", "山田"),
+        ("민준", "김"),
+        ("Hiroshi", "TANAKA"),
+    ]
+
+
+def test_a_bare_name_continued_by_name_2_is_the_records_name_not_a_person() -> None:
+    rows = [
+        {"Name": "Nordic Timber AB", "Name 2": "Avd. Försäljning", "Contact": "Erik Johansson"},
+        {"Name": "Hanse Kontor Logistik", "Name 2": "GmbH & Co. KG", "Contact": "Jan Meyer"},
+    ]
+    leads = standardized(rows)
+    assert [(lead.fields["first_name"], lead.fields["last_name"]) for lead in leads] == [
+        ("Erik", "Johansson"),
+        ("Jan", "Meyer"),
+    ]
+    assert [lead.fields["company"] for lead in leads] == [
+        "Nordic Timber AB",
+        "Hanse Kontor Logistik GmbH & Co. KG",
+    ]
+    assert leads[0].fields["remarks"] == "Name 2: Avd. Försäljning"
+
+
+def test_a_column_naming_the_preferred_kind_of_phone_puts_that_phone_first(settings) -> None:
+    settings.DEFAULT_PHONE_REGION = "US"
+    row = {
+        "Home": "(503) 555-0111",
+        "Work": "(503) 555-0142",
+        "Mobile": "(503) 555-0199",
+        "Primary": "Mobile",
+    }
+    [lead] = standardized([row])
+    assert lead.fields["phone"] == "+15035550199"
+    assert "Primary: Mobile" in lead.fields["remarks"].splitlines()
+    # Without it, work comes first.
+    [lead] = standardized([{key: value for key, value in row.items() if key != "Primary"}])
+    assert lead.fields["phone"] == "+15035550142"
+
+
+def test_an_empty_picklist_is_a_placeholder() -> None:
+    [lead] = standardized([{"Salutation": "--None--", "First Name": "Sophie", "Lead Source": "(none)"}])
+    assert (lead.fields["first_name"], lead.fields["remarks"]) == ("Sophie", "")
+
+
+def test_emails_and_phones_written_in_the_notes_fill_empty_fields(settings) -> None:
+    settings.DEFAULT_PHONE_REGION = "US"
+    note = "Work: jh@hill.example, private j.hill@gmail.example; office 020 7946 0123, mobile 07911 123457"
+    rows = [
+        {"Contact": "Jessica Hill", "Notes": note},
+        {
+            "Contact": "Mark Evans",
+            "Email": "mark@evans.example",
+            "Phone": "+44 161 496 0321",
+            "Notes": "Also m@x.example",
+        },
+        {"Contact": "Priya Shah", "Phone": "+44 7911 123456", "Notes": "Met 2026-11-01, call after 3pm"},
+    ]
+    leads = standardized(rows)
+    assert [(lead.fields["email"], lead.fields["phone"]) for lead in leads] == [
+        ("jh@hill.example", "+442079460123"),  # work before private; GB from the sheet's other numbers
+        ("mark@evans.example", "+441614960321"),  # the columns win
+        ("", "+447911123456"),  # a date is no phone
+    ]
+    # The note stays whole in remarks.
+    assert leads[0].fields["remarks"] == f"Notes: {note}"
+
+
+def test_the_sheets_country_counts_numbers_by_calling_code(settings) -> None:
+    settings.DEFAULT_PHONE_REGION = "US"
+    # +44 7911 … is a Guernsey number too, +1 … a Canadian one: still Britain's and ours.
+    rows = [{"Phone": "+44 161 496 0321"}, {"Phone": "+44 7911 123456"}, {"Phone": "020 7946 0123"}]
+    assert [lead.fields["phone"] for lead in standardized(rows)][2] == "+442079460123"
+
+
+def test_turkish_nordic_and_slavic_words_say_the_kind_of_a_phone(settings) -> None:
+    settings.DEFAULT_PHONE_REGION = "US"
+    [lead] = standardized([{"Cep Telefonu": "+90 532 555 01 23", "İş Telefonu": "+90 212 555 01 99"}])
+    assert lead.fields["phone"] == "+902125550199"  # work ("iş") before mobile ("cep")
+    assert lead.fields["remarks"] == "Cep Telefonu: +90 532 555 01 23"
+
+
+@pytest.mark.parametrize(
+    ("cells", "phone"),
+    [
+        # A country column, in the file's language or as a code.
+        ({"Fornavn": "Ingrid", "Telefon": "22 55 50 12", "Land": "Norge"}, "+4722555012"),
+        ({"Name": "Ann Lee", "Phone": "0171 5550123", "Country/Region Code": "DE"}, "+491715550123"),
+        # The email's country domain.
+        ({"Name": "Jan Nowak", "Phone": "22 555 01 23", "Email": "jan@firma.pl"}, "+48225550123"),
+        # The home country of the company's legal form: a GmbH is German (an Austrian one would say so).
+        ({"Name": "Martina Schulz", "Company": "Schulz IT GmbH", "Phone": "0171 5550123"}, "+491715550123"),
+        ({"Name": "Jiří Dvořák", "Company": "Dvořák a.s.", "Phone": "602 555 123"}, "+420602555123"),
+        # Nothing says a country: as written. A number valid here is ours whatever the row says.
+        ({"Name": "Ann Lee", "Phone": "0171 5550123"}, "0171 5550123"),
+        ({"Name": "Ann Lee", "Phone": "(415) 555-0123", "Country": "Germany"}, "+14155550123"),
+    ],
+)
+def test_a_national_number_is_read_in_the_country_its_row_names(settings, cells, phone) -> None:
+    settings.DEFAULT_PHONE_REGION = "US"
+    [lead] = standardized([cells])
+    assert lead.fields["phone"] == phone
+
+
+@pytest.mark.django_db
+def test_section_headings_are_skipped_whichever_standardizer_ran(fake_deepseek) -> None:
+    from processing.standardize import deepseek_standardize
+
+    cells = [
+        {"Name": "Region Nord"},
+        {"Name": "Kerstin Vogel", "Firma": "Vogel Metallbau GmbH", "Telefon": "040 5550 1234"},
+        {"Name": "Björn Hansen", "Firma": "Hansen Agrar KG", "Telefon": "+49 4621 555 0190"},
+        {"Name": "Thomas Weber"},
+    ]
+    rows = [source(row, row=index + 2) for index, row in enumerate(cells)]
+    leads, _completion = deepseek_standardize(rows)
+    reasons = [validate_lead(row.cells, lead).skip_reason for row, lead in zip(rows, leads, strict=True)]
+    assert reasons == ["A section heading between the rows, not a lead.", "", "", ""]
+
+
+def test_chinese_and_korean_headers_and_names_without_a_space(settings) -> None:
+    settings.DEFAULT_PHONE_REGION = "US"
+    headers = ["姓名", "公司", "职位", "手机", "电话", "邮箱", "备注"]
+    found = roles_of(headers, [])
+    assert [found[header][0] for header in headers] == [
+        "fullName",
+        "company",
+        "title",
+        "phone",
+        "phone",
+        "email",
+        "notes",
+    ]
+    rows = [
+        {"姓名": "李娜", "手机": "+86 139 1234 5678", "电话": "+86 21 5555 0123"},
+        {"성명": "김민준"},
+        {"姓名": "長谷川さくら"},
+    ]
+    leads = standardized(rows)
+    assert [(lead.fields["first_name"], lead.fields["last_name"]) for lead in leads] == [
+        ("娜", "李"),
+        ("민준", "김"),
+        ("", "長谷川さくら"),  # kana: where the family name ends cannot be told
+    ]
+    assert leads[0].fields["phone"] == "+862155550123"  # a phone before a mobile ("手机")
+
+
+def test_what_brackets_after_a_header_say_qualifies_it() -> None:
+    headers = [
+        "Name (Adressattyp Unternehmen)",
+        "Name (Adressattyp natürl. Person)",
+        "Vorname (Adressattyp natürl. Person)",
+        "(Do Not Modify) Contact",
+    ]
+    rows = [
+        {
+            "Name (Adressattyp Unternehmen)": "Bäckerei Kornblume GmbH",
+            "(Do Not Modify) Contact": "3f2a8c1e-5b7d",
+        },
+        {"Name (Adressattyp natürl. Person)": "Lehmann", "Vorname (Adressattyp natürl. Person)": "Klaus"},
+    ]
+    found = roles_of(headers, rows)
+    assert [found[header][0] for header in headers] == ["company", "lastName", "firstName", ""]
+
+
+def test_a_surname_first_header_with_the_comma_written_in_the_name() -> None:
+    rows = [{"Name, Vorname": "Müller, Hans"}, {"Name, Vorname": "Schneider Petra"}]
+    assert [(lead.fields["first_name"], lead.fields["last_name"]) for lead in standardized(rows)] == [
+        ("Hans", "Müller"),
+        ("Petra", "Schneider"),
+    ]

@@ -88,7 +88,8 @@ READ_ONLY_TEXT = (
 FOLLOW_UP_START = re.compile(
     r"^(?:and|but|also|plus|what about|how about|and what about|same|the same|"
     r"of (?:them|those|these)|among (?:them|those|these)|which of (?:them|those|these)|"
-    r"per|(?:split|broken down|grouped|sorted|ordered) by)\b"
+    r"per|(?:split|broken down|grouped|sorted|ordered) by|"
+    r"(?:sort|order|group|split|rank|break down)(?: (?:them|those|these|it))? by)\b"
 )
 # Openings that make a question a follow-up only when it names no subject: "just the CTOs" refines,
 # "now show me all leads from Acme" starts over.
@@ -125,6 +126,9 @@ class SourceNames:
     # (`named_company_candidates`): "acme leads" names a company only when it is one of these or typed
     # with a capital ("show me the interesting leads" names none).
     known_companies: tuple[str, ...] = ()
+    # Misspelled companies (`respelling_candidates`) that match no lead, each with the one company of
+    # the database it is a typo of (`nearest_company`), lower-cased: ("globx", "globex").
+    respelled_companies: tuple[tuple[str, str], ...] = ()
 
     def words(self) -> frozenset[str]:
         """Every word of every name: never "corrected" as a misspelling."""
@@ -184,6 +188,39 @@ def named_company_candidates(question: str, *, max_chars: int = 100) -> tuple[st
             if span and all(span) and not set(span) & _ARTICLES and len(name) <= max_chars:
                 candidates[name] = None
     return tuple(candidates)[:MAX_COMPANY_CANDIDATES]
+
+
+MAX_RESPELLINGS = 2
+MIN_RESPELLING_CHARS = 5
+
+
+def respelling_candidates(question: str, sources: SourceNames | None = None) -> tuple[str, ...]:
+    """The one-word company candidates (`named_company_candidates`) that may be a misspelled company:
+    five letters or more, and no word the parser knows (keyword, filler, place, title, webmail or a
+    sheet or file name). At most MAX_RESPELLINGS; the database says which match no lead."""
+    known = VOCABULARY | FILLER_WORDS | PLACE_WORDS | set(WEBMAIL) | (sources or SourceNames()).words()
+    words = [
+        name
+        for name in named_company_candidates(question)
+        if name.isalpha()
+        and len(name) >= MIN_RESPELLING_CHARS
+        and name not in known
+        and re.sub(r"e?s$", "", name) not in TITLE_WORDS
+    ]
+    return tuple(words[:MAX_RESPELLINGS])
+
+
+def nearest_company(word: str, companies: list[str] | tuple[str, ...]) -> str | None:
+    """The one company name (lower-cased) that `word` is a typo of ("globx" → "globex"): the closest by
+    difflib's ratio at 0.8 or more, same first letter; none when two are as close."""
+    names = [name for name in dict.fromkeys(companies) if name and name[0] == word[0] and name != word]
+    scored = sorted(
+        ((difflib.SequenceMatcher(None, word, name).ratio(), name) for name in names), reverse=True
+    )
+    scored = [(score, name) for score, name in scored if score >= 0.8]
+    if not scored or (len(scored) > 1 and scored[1][0] == scored[0][0]):
+        return None
+    return scored[0][1]
 
 
 def question_is_follow_up(question: str) -> bool:
@@ -265,7 +302,7 @@ def offline_plan(
     """The plan for `question`, refining `previous` when the question is a follow-up ("and of them…");
     a complete question of its own starts a new plan. `sources` are the sheet and file names to match."""
     sources = sources or SourceNames()
-    question = _quote_ampersand_names(_quote_companies(question, sources.companies))
+    question = _quote_titled_names(_quote_ampersand_names(_quote_companies(question, sources.companies)))
     corrected: dict[str, str] = {}
     text, quoted = _normalize(question, protected=sources.words(), corrected=corrected)
     if not text.strip(" ,|"):
@@ -290,6 +327,9 @@ def offline_plan(
         )
     if state.problems:
         return Clarification(f"I could not use that: {state.problems[0]}. {HELP_TEXT}")
+    if sources.respelled_companies:
+        spellings = dict(sources.respelled_companies)
+        state.filters = [_respelled(condition, spellings) for condition in state.filters]
     if unknown := _unknown_field(state, question):
         return Clarification(f"Leads have no {unknown} field. {HELP_TEXT}")
     leftover = state.leftover()
@@ -306,10 +346,12 @@ def offline_plan(
         if replacement_wanted and (swapped := _other_source(text, previous, sources)):
             return swapped
         return _ignoring(
-            _follow_up(state, previous, leftover if replacement_wanted else [], leftover), ignored
+            _follow_up(state, previous, leftover if replacement_wanted else [], leftover, corrected), ignored
         )
+    if not (state.group_by or state.sort) and _RANKED_LEADS.search(text):
+        return Clarification(_NO_SCORE_TEXT)
     if leftover:
-        return Clarification(_EACH_TEXT) if count_each else _not_understood(leftover)
+        return Clarification(_EACH_TEXT) if count_each else _not_understood(leftover, corrected)
     action = "group" if state.group_by else state.action or "list"
     if count_each and not state.group_by:
         if sum(1 for condition in state.filters if condition.alternatives) != 1:
@@ -319,6 +361,29 @@ def offline_plan(
     if asked_for_nothing and not re.search(r"\b(?:leads?|contacts|everyone|everything|all)\b", text):
         return Clarification(f"I am not sure what you are asking. {HELP_TEXT}")
     return _ignoring(_plan(action, state.filters, state.group_by, state.sort, state.limit), ignored)
+
+
+# "the top leads", "our best 5 contacts": a ranking of the leads themselves, by a score they do not have.
+_RANKED_LEADS = re.compile(
+    r"\b(?:top|best|hottest|strongest)(?: \d+)? (?:leads|contacts|prospects|people|ones)\b"
+)
+_NO_SCORE_TEXT = (
+    "Leads have no score or rating to rank them by. I can sort them by when they were added or "
+    "updated (“the 5 newest leads”) or rank companies, titles, sheets or files by their number of "
+    "leads (“top 5 companies”)."
+)
+
+
+def _respelled(condition: Condition, spellings: dict[str, str]) -> Condition:
+    """ "leads at globx": a company value that matches no lead, read as the company it is a typo of."""
+    if condition.field not in ("company", "company_or_domain") or condition.op not in TEXT_VALUE_OPS:
+        return condition
+    values = [spellings.get(value.lower(), value) for value in condition.values]
+    return (
+        Condition.any_of(condition.field, condition.op, values)
+        if values != list(condition.values)
+        else condition
+    )
 
 
 def _unknown_field(state: _State, question: str) -> str | None:
@@ -344,6 +409,8 @@ _FIELD_WORD_SET = frozenset(
 _PROPERTY_BEFORE = frozenset(
     {"are", "is", "was", "were", "be", "been", "with", "without", "having", "has", "have", "whose", "that"}
 )
+# "the most likely to buy", "less active": a word after these is a property to rank or filter leads by.
+_DEGREE_WORDS = frozenset({"most", "least", "more", "less"})
 _WHO_WORDS = SUBJECT_WORDS | set(PEOPLE_WORDS) | {"anyone", "anybody", "someone", "somebody", "who", "whom"}
 
 
@@ -369,6 +436,7 @@ def _may_ignore(
     previous_word = {word: tokens[index - 1] for index, word in enumerate(tokens) if index}
     asked = text.split()  # the question before the rules used its words
     next_word = {word: asked[index + 1] for index, word in enumerate(asked[:-1])}
+    word_before = {word: asked[index - 1] for index, word in enumerate(asked) if index}
     heads = _WHO_WORDS | {
         value.split()[0]
         for condition in state.filters
@@ -387,6 +455,7 @@ def _may_ignore(
         if (
             original.endswith("ed")
             or previous_word.get(word) in _PROPERTY_BEFORE
+            or word_before.get(original) in _DEGREE_WORDS
             or next_word.get(original, "").removesuffix("s") in heads | {"lead", "contact"}
         ):
             # "qualified leads", "which leads are hot", "leads with kids", "promising CTOs": a property
@@ -440,6 +509,35 @@ def _quote_companies(question: str, companies: tuple[str, ...]) -> str:
             flags=re.IGNORECASE,
         )
     return question
+
+
+_TITLED_NAME = re.compile(
+    r"\b(?P<lead>(?:from|at|with|for) (?:the )?)(?P<name>[A-Z][a-z][\w'-]*(?: [A-Z][\w'-]*){1,3})(?! of\b)"
+)
+
+
+def _quote_titled_names(question: str) -> str:
+    """ "leads from Berlin Partner", "at Globex Partner GmbH": a run of capitalized words after "from",
+    "at", … with a singular title word typed with a capital after its first word is one name, quoted
+    so the title word is not read as a title ("CTOs from Acme", "from Berlin CTO", "at Acme Head of
+    Sales", "from Globex Marketing Director" — a qualifier before it makes a title — are not)."""
+
+    def quote(match: re.Match) -> str:
+        words = match.group("name").split()
+        titled = [
+            index
+            for index, word in enumerate(words)
+            if index and not word.isupper() and word.lower() in TITLE_WORDS
+        ]
+        if (
+            not titled
+            or words[0].lower().rstrip("s") in TITLE_WORDS
+            or any(words[index - 1].lower() in TITLE_QUALIFIERS for index in titled)
+        ):
+            return match.group(0)
+        return f'{match.group("lead")}"{match.group("name")}"'
+
+    return _TITLED_NAME.sub(quote, question)
 
 
 # "set the owner of …", "please send an email to …": a request, not a question.
@@ -519,7 +617,12 @@ def _each_joined(text: str) -> tuple[str, bool]:
     the question asked for one count per value ("and how many", "vs", "compared to", "compare")."""
     marker = re.compile(r"(?: ,)? (?:separately|respectively|individually|one by one|each)(?= ,|$)")
     if re.search(r"\b(?:how many|count|number of)\b", text) and marker.search(text):
-        return marker.sub("", text), True  # "count the CFOs and the CEOs separately"
+        # "count the CFOs and the CEOs separately"; "Hamburg vs Berlin, how many each"
+        return _each_joined(marker.sub("", text))[0], True
+    # "how many each in Hamburg and Berlin"
+    each_after = re.compile(r"\b(how many|count|number of) each\b")
+    if each_after.search(text):
+        return _each_joined(each_after.sub(r"\1", text))[0], True
     head = re.search(r"\bhow many\b", text)
     rest = text[head.end() :] if head else ""
     each = re.compile(
@@ -571,7 +674,11 @@ def _is_follow_up(text: str) -> bool:
 
 
 def _follow_up(
-    state: _State, previous: Plan, replacement: list[str], leftover: list[str]
+    state: _State,
+    previous: Plan,
+    replacement: list[str],
+    leftover: list[str],
+    corrected: dict[str, str] | None = None,
 ) -> Plan | Clarification:
     filters = list(previous.filters)
     if replacement and not state.filters:
@@ -593,7 +700,7 @@ def _follow_up(
         except ValueError:  # nothing usable left of the value, e.g. an empty quote
             return _not_understood(replacement)
     elif leftover:
-        return _not_understood(leftover)
+        return _not_understood(leftover, corrected)
     for condition in state.filters:
         # A new condition on a field replaces the previous plan's condition on that field.
         filters = [old for old in filters if old.field != condition.field] + [condition]
@@ -639,10 +746,11 @@ def _plan(
     return plan_validate(draft.to_plan_dict())
 
 
-def _not_understood(leftover: list[str]) -> Clarification:
+def _not_understood(leftover: list[str], corrected: dict[str, str] | None = None) -> Clarification:
+    """Asks back, quoting the words not understood as typed (before spelling correction)."""
     if "or" in leftover:
         return _or_clarification()
-    words = " ".join(leftover[:6])
+    words = " ".join((corrected or {}).get(word, word) for word in leftover[:6])
     return Clarification(f"I did not understand “{words}”. {HELP_TEXT}")
 
 
@@ -702,6 +810,12 @@ def _normalize(
     )
     text = text.replace("createed", "created")
     text = re.sub(r"(\w)'s\b", r"\1", text)  # "Globex's" → "globex"
+    # "since the 5th of June" → "since june 5" (not the end of a range: "the 1st to the 15th of May").
+    text = re.sub(
+        rf"(?P<before>\b(?:to|until|till|and|-) )?\b(?:the )?(?P<day>\d{{1,2}})(?:st|nd|rd|th)? of (?P<month>{MONTH})\b",
+        lambda m: m.group(0) if m.group("before") else f"{m.group('month')} {m.group('day')}",
+        text,
+    )
     text = re.sub(r"(\w)-based\b", r"\1 based", text)
     text = re.sub(r"[?!;()\[\]{}<>]", " , ", text)
     text = re.sub(r",", " , ", text)

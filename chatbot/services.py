@@ -14,7 +14,7 @@ import json
 import logging
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from django.conf import settings
@@ -29,6 +29,7 @@ from leads.filters import (
     MAX_ALTERNATIVES,
     SORTS,
     Condition,
+    condition_q,
     email_domain_expression,
     leads_filter,
     text_sort_value,
@@ -42,8 +43,10 @@ from .offline import (
     SourceNames,
     company_candidates,
     named_company_candidates,
+    nearest_company,
     offline_plan,
     question_is_follow_up,
+    respelling_candidates,
 )
 from .plans import (
     DEFAULT_GROUP_LIMIT,
@@ -70,6 +73,8 @@ CHAT_READ_TIMEOUT_SECONDS = 20.0
 UNAVAILABLE_TEXT = "The assistant is not available right now (ref {ref}). Please try again in a minute."
 # Sheet and file names given to the parser and the model: enough for any real CRM, a bounded prompt.
 MAX_SOURCE_NAMES = 50
+# Companies starting with a misspelled company's first two letters compared with it.
+MAX_RESPELLING_NAMES = 200
 MAX_SOURCE_NAME_CHARS = 100
 
 # Byte-stable prefix (DeepSeek caches prompt prefixes); the date, the sheet and file names and the previous
@@ -253,13 +258,16 @@ def source_names(question: str = "") -> SourceNames:
     latest = (
         Lead.objects.exclude(source_file="").order_by("-created_at").values_list("source_file", flat=True)
     )
-    return SourceNames(
+    sources = SourceNames(
         worksheets=names("worksheet"),
         files=names("source_file"),
         latest_file=latest.first() or "",
         companies=joined_company_names(question) if question else (),
         known_companies=named_company_names(question) if question else (),
     )
+    if question:
+        sources = replace(sources, respelled_companies=respelled_company_names(question, sources))
+    return sources
 
 
 def joined_company_names(question: str) -> tuple[str, ...]:
@@ -270,6 +278,29 @@ def joined_company_names(question: str) -> tuple[str, ...]:
     correct and cheap with any number of companies. For the offline parser only: lead data, never
     sent to the model."""
     return _existing_companies(company_candidates(question, max_chars=MAX_SOURCE_NAME_CHARS))
+
+
+def respelled_company_names(question: str, sources: SourceNames) -> tuple[tuple[str, str], ...]:
+    """The misspelled companies the question names ("at globx"), each with the company it is a typo
+    of: a candidate (`respelling_candidates`, at most two) that no lead's company or email domain
+    contains, and the one company starting with its first two letters that is close to it
+    (`nearest_company`). Per candidate one "contains" query (as the plan would run) and one range
+    query on the company sort index; for the offline parser only, never sent to the model."""
+    found = []
+    for word in respelling_candidates(question, sources):
+        if Lead.objects.filter(condition_q(Condition("company_or_domain", "contains", word))).exists():
+            continue
+        key = text_sort_value("company")
+        names = (
+            Lead.objects.annotate(key=key)
+            .filter(key__gte=word[:2], key__lt=word[0] + chr(ord(word[1]) + 1))
+            .order_by("key")
+            .values_list("key", flat=True)
+            .distinct()[:MAX_RESPELLING_NAMES]
+        )
+        if near := nearest_company(word, list(names)):
+            found.append((word, near))
+    return tuple(found)
 
 
 def named_company_names(question: str) -> tuple[str, ...]:

@@ -183,7 +183,7 @@ FILLER_WORDS = _word_set(
     ordered alphabetically ascending descending a-z z-a hey total amount tally whats among other
     else entire whole full complete like per set filled bring brought through via hi hello pls plz
     thx cheers roughly approximately approx mind wondering wonder quick question quickly telling
-    everybody anybody am looking searching may might instead too anyway though summary overview
+    everybody everything anybody am looking searching may might instead too anyway though summary overview
     report coming comes say anything somebody someone use uses using call together happened field
     fields column columns broken"""
 )
@@ -264,7 +264,9 @@ FOLLOW_UP_WORDS = frozenset({"them", "those", "these", "ones"})
 # is a follow-up, "how many leads have their phone set?" is not.
 FOLLOW_UP_PRONOUNS = frozenset({"they", "their", "theirs"})
 # Words that make a question complete on its own: it says what it asks about.
-SUBJECT_WORDS = frozenset({"leads", "lead", "contacts", "contact", "people", "everyone", "everybody", "all"})
+SUBJECT_WORDS = frozenset(
+    {"leads", "lead", "contacts", "contact", "people", "everyone", "everybody", "everything", "all"}
+)
 # Words that name where leads came from: a sheet of a file, or the file itself.
 SHEET_WORDS = ("worksheets", "worksheet", "sheets", "sheet", "tabs", "tab")
 FILE_WORDS = ("spreadsheets", "spreadsheet", "files", "file", "lists", "list", "uploads", "upload", "imports",

@@ -8,7 +8,8 @@ shorthand, refusals, groups, comparisons; three batches) and eval_questions_fres
 reports, non-native English, company names with "&", "'" and commas, domains, phones, sorting, refusals)
 and eval_questions_fresh5.json (terse, chatty, managers, new hires, non-native; unknown filler words, unknown
 fields, negations) and eval_questions_fresh6.json (a week's mix: plain counts and lists, follow-ups, groups,
-missing fields, messy typing, refusals), each batch before the round that fixed its
+missing fields, messy typing, refusals) and eval_questions_fresh7.json (another week's mix, written
+before round 6), each batch before the round that fixed its
 misses, so their first-sight accuracy is the honest one. Each is reported on its
 own, and the offline parser must get at least 95 % of each right."""
 
@@ -20,7 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from chatbot.offline import SourceNames, named_company_candidates, offline_plan
+from chatbot.offline import (
+    SourceNames,
+    named_company_candidates,
+    nearest_company,
+    offline_plan,
+    respelling_candidates,
+)
 from chatbot.plans import ACTIONS, Clarification, Plan, plan_validate
 from chatbot.services import plan_run
 from leads.filters import CONDITION_FIELDS, DATE_OPS, TEXT_OPS
@@ -36,6 +43,7 @@ FRESH3_SET = json.loads((HERE / "eval_questions_fresh3.json").read_text(encoding
 FRESH4_SET = json.loads((HERE / "eval_questions_fresh4.json").read_text(encoding="utf-8"))
 FRESH5_SET = json.loads((HERE / "eval_questions_fresh5.json").read_text(encoding="utf-8"))
 FRESH6_SET = json.loads((HERE / "eval_questions_fresh6.json").read_text(encoding="utf-8"))
+FRESH7_SET = json.loads((HERE / "eval_questions_fresh7.json").read_text(encoding="utf-8"))
 SETS = {
     "eval_questions.json": EVAL_SET,
     "eval_questions_new.json": NEW_SET,
@@ -45,6 +53,7 @@ SETS = {
     "eval_questions_fresh4.json": FRESH4_SET,
     "eval_questions_fresh5.json": FRESH5_SET,
     "eval_questions_fresh6.json": FRESH6_SET,
+    "eval_questions_fresh7.json": FRESH7_SET,
 }
 EVERYTHING = [item for items in SETS.values() for item in items]
 REQUIRED_ACCURACY = 0.95
@@ -60,9 +69,25 @@ SOURCES = SourceNames(
 COMPANIES = frozenset(row[3].lower() for row in LEAD_SET if row[3])
 
 
+# What a company-or-domain "contains" search looks in, as services.respelled_company_names runs it.
+COMPANY_OR_DOMAIN = tuple(
+    text.lower() for row in LEAD_SET for text in (row[3], row[4].partition("@")[2]) if text
+)
+
+
 def sources_for(question: str) -> SourceNames:
     named = named_company_candidates(question)
-    return replace(SOURCES, known_companies=tuple(name for name in named if name in COMPANIES))
+    respelled = tuple(
+        (word, near)
+        for word in respelling_candidates(question, SOURCES)
+        if not any(word in text for text in COMPANY_OR_DOMAIN)
+        and (near := nearest_company(word, sorted(name for name in COMPANIES if name.startswith(word[:2]))))
+    )
+    return replace(
+        SOURCES,
+        known_companies=tuple(name for name in named if name in COMPANIES),
+        respelled_companies=respelled,
+    )
 
 
 def expected_plan(item: dict) -> Plan | None:
@@ -144,6 +169,10 @@ def test_eval_sets_cover_every_action_field_and_operator():
     for tag in ("plain", "follow-up", "fresh-question", "group", "count-each", "missing", "domain", "messy"):
         assert sum(1 for item in FRESH6_SET if tag in item["tags"]) >= 2, tag
     assert sum(1 for item in FRESH6_SET if item.get("clarification")) >= 3
+    assert len(FRESH7_SET) >= 70
+    for tag in ("plain", "follow-up", "fresh-question", "group", "count-each", "missing", "domain", "messy"):
+        assert sum(1 for item in FRESH7_SET if tag in item["tags"]) >= 2, tag
+    assert sum(1 for item in FRESH7_SET if item.get("clarification")) >= 3
 
 
 @pytest.mark.parametrize("name", SETS)

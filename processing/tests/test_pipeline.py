@@ -1044,3 +1044,23 @@ def test_an_import_keeps_a_value_a_person_edited_and_says_so(import_file, tmp_pa
     assert (second.leads_updated, second.rows_unchanged, second.rows_kept_edits) == (1, 1, 1)
     result = second.batches.get().results[0]
     assert result["outcome"] == "updated" and result["reason"] == "Kept what a person edited: company."
+
+
+def test_an_offline_chunk_reads_a_column_the_same_way_in_every_batch(import_file, tmp_path, settings):
+    """The roles are judged over the whole chunk: the second batch's national numbers are read in the
+    country the first batch's international ones name, as the review and the quality bench read them
+    (judged over its 10 rows alone, the second batch kept them as written)."""
+    rows = [
+        [
+            f"Person{i} Test",
+            f"p{i}@example.com",
+            f"+49 30 1234 56{i:02d}" if i < 10 else f"030 1234 56{i:02d}",
+        ]
+        for i in range(20)
+    ]
+    path = write_csv(tmp_path / "berlin.csv", ["Name", "Email", "Phone"], rows)
+    settings.STORE_CHUNK_BATCHES = 200
+    job = import_file(path)
+    assert job.status == ImportJob.Status.COMPLETED and job.leads_created == 20
+    assert set(job.batches.values_list("status", flat=True)) == {ImportBatch.Status.DONE}
+    assert Lead.objects.get(email="p15@example.com").phone == "+493012345615"

@@ -63,8 +63,10 @@ serve: setup
 # add is the browser, and the PostgreSQL run covers every view and query beneath it.
 test: setup lint test-sqlite test-integration test-postgres test-browser bench-smoke check-clean
 
+# On both cores (pytest-xdist): each worker has its own SQLite test database.
+TEST_WORKERS ?= 2
 test-sqlite: setup
-	$(PY) -m pytest -q -m "not slow and not s3 and not postgres and not browser"
+	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow and not s3 and not postgres and not browser"
 
 # Real task-queue workers (ORM and Redis brokers, a killed cluster) and a real S3 server (SeaweedFS).
 test-integration: setup

@@ -125,6 +125,38 @@ def is_right(item: dict, outcome: Plan | Clarification) -> bool:
     return isinstance(outcome, Plan) and comparable(outcome) == comparable(expected)
 
 
+# Each later set: its least size, and how many of its questions carry each tag at least.
+COVERAGE = [
+    (FRESH2_SET, 60, [("follow-up fresh-question source polite misspelling missing dates or", 3)]),
+    (
+        FRESH3_SET,
+        60,
+        [
+            ("terse source title-variant missing dates group or count-each", 3),
+            ("follow-up fresh-question refuse off-topic misspelling british", 2),
+        ],
+    ),
+    (
+        FRESH4_SET,
+        60,
+        [
+            ("report non-native punctuation domain phone sort dates follow-up", 4),
+            ("fresh-question refuse off-topic injection unsupported missing", 1),
+        ],
+    ),
+    (
+        FRESH5_SET,
+        60,
+        [
+            ("terse chatty manager non-native follow-up unsupported group dates", 3),
+            ("refuse off-topic injection negation fresh-question filler", 1),
+        ],
+    ),
+    (FRESH6_SET, 70, [("plain follow-up fresh-question group count-each missing domain messy", 2)]),
+    (FRESH7_SET, 70, [("plain follow-up fresh-question group count-each missing domain messy", 2)]),
+]
+
+
 def test_eval_sets_cover_every_action_field_and_operator():
     everything = EVERYTHING
     plans = [plan for item in everything if (plan := expected_plan(item))]
@@ -146,32 +178,13 @@ def test_eval_sets_cover_every_action_field_and_operator():
     assert len(FRESH_SET) >= 40
     assert sum(1 for item in FRESH_SET if "or" in item["tags"]) >= 20
     assert sum(1 for item in FRESH_SET if "title-group" in item["tags"]) >= 4
-    assert len(FRESH2_SET) >= 60
-    for tag in ("follow-up", "fresh-question", "source", "polite", "misspelling", "missing", "dates", "or"):
-        assert sum(1 for item in FRESH2_SET if tag in item["tags"]) >= 3, tag
+    for questions, size, minimums in COVERAGE:
+        assert len(questions) >= size
+        for tags, least in minimums:
+            for tag in tags.split():
+                assert sum(1 for item in questions if tag in item["tags"]) >= least, tag
     assert sum(1 for item in FRESH2_SET if item["plan"]["action"] == "count_each") >= 3
-    assert len(FRESH3_SET) >= 60
-    for tag in ("terse", "source", "title-variant", "missing", "dates", "group", "or", "count-each"):
-        assert sum(1 for item in FRESH3_SET if tag in item["tags"]) >= 3, tag
-    for tag in ("follow-up", "fresh-question", "refuse", "off-topic", "misspelling", "british"):
-        assert sum(1 for item in FRESH3_SET if tag in item["tags"]) >= 2, tag
-    assert len(FRESH4_SET) >= 60
-    for tag in ("report", "non-native", "punctuation", "domain", "phone", "sort", "dates", "follow-up"):
-        assert sum(1 for item in FRESH4_SET if tag in item["tags"]) >= 4, tag
-    for tag in ("fresh-question", "refuse", "off-topic", "injection", "unsupported", "missing"):
-        assert sum(1 for item in FRESH4_SET if tag in item["tags"]) >= 1, tag
-    assert len(FRESH5_SET) >= 60
-    for tag in ("terse", "chatty", "manager", "non-native", "follow-up", "unsupported", "group", "dates"):
-        assert sum(1 for item in FRESH5_SET if tag in item["tags"]) >= 3, tag
-    for tag in ("refuse", "off-topic", "injection", "negation", "fresh-question", "filler"):
-        assert sum(1 for item in FRESH5_SET if tag in item["tags"]) >= 1, tag
-    assert len(FRESH6_SET) >= 70
-    for tag in ("plain", "follow-up", "fresh-question", "group", "count-each", "missing", "domain", "messy"):
-        assert sum(1 for item in FRESH6_SET if tag in item["tags"]) >= 2, tag
     assert sum(1 for item in FRESH6_SET if item.get("clarification")) >= 3
-    assert len(FRESH7_SET) >= 70
-    for tag in ("plain", "follow-up", "fresh-question", "group", "count-each", "missing", "domain", "messy"):
-        assert sum(1 for item in FRESH7_SET if tag in item["tags"]) >= 2, tag
     assert sum(1 for item in FRESH7_SET if item.get("clarification")) >= 3
 
 
